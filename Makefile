@@ -1,0 +1,37 @@
+# neckcheck — the two commands: `make run` and `make test`. Both create .venv/ on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit golden clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: serve on http://127.0.0.1:8080 under gunicorn with the embedded default config
+run: $(STAMP)
+	$(BIN)/gunicorn --config service/gunicorn.conf.py 'service.app:create_app()'
+
+## test: ruff, mypy, then every test
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check service tests
+	$(BIN)/ruff format --check service tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+## golden: rewrite the golden output files after a deliberate change (review the diff!)
+golden: $(STAMP)
+	NECKCHECK_WRITE_GOLDEN=1 $(BIN)/pytest tests/http/test_golden.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,19 @@
+"""neckcheck: escalation rules for facial numbness with neck pain, as a FHIR R4 service.
+
+Public API: ``assess`` (the engine as a library) and ``create_app`` (the Flask app factory).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.assess import assess
+
+__all__ = ["assess", "create_app"]
+
+
+def create_app(config: dict[str, Any] | None = None) -> Any:
+    """Imported lazily so ``from service import assess`` does not pull in Flask."""
+    from service.app import create_app as factory
+
+    return factory(config)

@@ -1,0 +1,132 @@
+"""``neckcheck``: evaluate a Bundle from a file, print the rule table, or serve.
+
+A bad input prints its OperationOutcome on stdout (so scripts can read it like the HTTP answer), a one-line
+reason on stderr, and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from service.assess import Assessor
+from service.errors import ConfigError, InvalidInput, NeckcheckError
+from service.intake.fields import parse_datetime
+from service.intake.json_body import parse_json
+from service.output.bundle import OUTPUTS
+from service.output.operation_outcome import from_error
+from service.rules.table import Condition, Leaf, RuleTable
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except ConfigError as exc:
+        print(f"neckcheck: configuration error: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neckcheck", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    sub = parser.add_subparsers(required=True, metavar="command")
+    evaluate = sub.add_parser(
+        "evaluate", help="assess a Bundle (or $assess Parameters) and print the output Bundle"
+    )
+    evaluate.add_argument("file", help="JSON file, or - for stdin")
+    evaluate.add_argument(
+        "--as-of", help="evaluation time (FHIR dateTime); default Bundle.timestamp, then now"
+    )
+    evaluate.add_argument(
+        "--output", choices=OUTPUTS, default=None, help="collection (default) or transaction"
+    )
+    evaluate.set_defaults(run=_evaluate)
+    rules = sub.add_parser("rules", help="print the rule table")
+    rules.set_defaults(run=_rules)
+    serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")
+    serve.add_argument("--bind", default="127.0.0.1:8080")
+    serve.add_argument("--workers", type=int, default=2)
+    serve.set_defaults(run=_serve)
+    return parser
+
+
+def _evaluate(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
+        as_of = parse_datetime(args.as_of, "--as-of") if args.as_of else None
+        result = Assessor.load().run(parse_json(data), as_of=as_of, output=args.output)
+    except NeckcheckError as error:
+        json.dump(from_error(error), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        print(f"neckcheck: {error.status}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    json.dump(result.bundle, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+    return 0
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _rules(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    table = Assessor.load().table
+    out.write(format_table(table))
+    return 0
+
+
+def format_table(table: RuleTable) -> str:
+    """The rule table as a clinician would read it, straight from the data the engine runs."""
+    lines = [f"{table.id} {table.version}: {table.title}", ""]
+    for rule in table.rules:
+        orders = ", ".join(f"{table.orders[o.order].title} ({o.priority})" for o in rule.orders)
+        lines += [
+            f"{rule.id}  [risk {rule.risk}, card {rule.card}]",
+            f"  when:   {_condition(rule.when, table)}",
+            f"  orders: {orders}",
+            f"  source: {rule.guideline}",
+            "",
+        ]
+    lines += [
+        "(none)  [risk low, or negligible if no symptom is present]",
+        f"  {table.no_rule_guideline}",
+        "",
+    ]
+    lines += [
+        "Unknown facts are never read as absent: a result that could still escalate is preliminary.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _condition(condition: Condition, table: RuleTable, top: bool = True) -> str:
+    if isinstance(condition, Leaf):
+        if condition.present:
+            return f"{condition.fact} present"
+        if condition.one_of:
+            return f"{condition.fact} in {'/'.join(condition.one_of)}"
+        return f"{condition.fact} > {condition.greater_than}"
+    text = f" {condition.op.upper()} ".join(_condition(t, table, top=False) for t in condition.terms)
+    return text if top else f"({text})"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from service.serve import run
+
+    run(bind=args.bind, workers=args.workers)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

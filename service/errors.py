@@ -1,0 +1,78 @@
+"""neckcheck's one error tree.
+
+Every failure a caller can cause is one of these. Each class carries its HTTP status and its FHIR
+issue code (R4 ValueSet ``issue-type``), so the HTTP layer and the CLI turn any of them into an
+OperationOutcome in one place and nothing else needs a ``try/except`` of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, and where (a FHIRPath-like location), for OperationOutcome.issue."""
+
+    message: str
+    location: str | None = None
+
+
+class NeckcheckError(Exception):
+    """Base: the request cannot be answered; ``problems`` says why."""
+
+    status = 500
+    issue_code = "exception"
+
+    def __init__(self, message: str, location: str | None = None, problems: list[Problem] | None = None):
+        super().__init__(message)
+        self.problems: list[Problem] = problems if problems is not None else [Problem(message, location)]
+
+    def __str__(self) -> str:
+        return "; ".join(p.message for p in self.problems)
+
+
+class InvalidInput(NeckcheckError):
+    """The body is not readable JSON, not a Bundle, or a field has the wrong type."""
+
+    status = 400
+    issue_code = "structure"
+
+
+class Unprocessable(NeckcheckError):
+    """The Bundle is well formed but cannot be assessed (mixed patients, no subject, no usable fact)."""
+
+    status = 422
+    issue_code = "processing"
+
+
+class TooLarge(NeckcheckError):
+    """The body or the number of entries is over the configured limit."""
+
+    status = 413
+    issue_code = "too-costly"
+
+
+class Unsupported(NeckcheckError):
+    """The Content-Type is not one the service reads."""
+
+    status = 415
+    issue_code = "not-supported"
+
+
+class NotFound(NeckcheckError):
+    """No such route or resource."""
+
+    status = 404
+    issue_code = "not-found"
+
+
+class MethodNotAllowed(NeckcheckError):
+    """The route exists but not for this HTTP method."""
+
+    status = 405
+    issue_code = "not-supported"
+
+
+class ConfigError(Exception):
+    """A setting is invalid: the service refuses to start and says which one."""

@@ -1,0 +1,69 @@
+"""The FHIR surface: ``POST /fhir/$assess`` and the published, read-only artefacts."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from service.assess import Assessor
+from service.errors import NotFound, Unsupported
+from service.http.responses import fhir_response
+from service.intake.json_body import parse_json
+from service.output.artefacts import (
+    capability_statement,
+    operation_definition,
+    plan_definition,
+    questionnaire,
+)
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+ACCEPTED_TYPES = ("application/fhir+json", "application/json")
+
+
+def _assessor() -> Assessor:
+    assessor: Assessor = current_app.extensions["neckcheck.assessor"]
+    return assessor
+
+
+@bp.post("/$assess")
+def assess() -> Response:
+    mimetype = (request.mimetype or "").lower()
+    if mimetype not in ACCEPTED_TYPES:
+        shown = request.content_type or "none"
+        raise Unsupported(f"Content-Type {shown[:60]!r} is not supported; send application/fhir+json")
+    body = parse_json(request.get_data(cache=False))
+    output = request.args.get("_output")
+    result = _assessor().run(body, output=output)
+    return fhir_response(result.bundle)
+
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    a = _assessor()
+    return fhir_response(capability_statement(a.table, a.book, current_app.config["NECKCHECK_VERSION"]))
+
+
+@bp.get("/OperationDefinition/<rid>")
+def get_operation_definition(rid: str) -> Response:
+    a = _assessor()
+    return _published(rid, operation_definition(a.table, a.book))
+
+
+@bp.get("/Questionnaire/<rid>")
+def get_questionnaire(rid: str) -> Response:
+    a = _assessor()
+    return _published(rid, questionnaire(a.table, a.book))
+
+
+@bp.get("/PlanDefinition/<rid>")
+def get_plan_definition(rid: str) -> Response:
+    a = _assessor()
+    return _published(rid, plan_definition(a.table, a.book))
+
+
+def _published(rid: str, resource: dict[str, object]) -> Response:
+    if rid != resource["id"]:
+        raise NotFound(
+            f"{resource['resourceType']}/{rid[:64]} not found; this server publishes {resource['id']}"
+        )
+    return fhir_response(resource)

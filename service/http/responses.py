@@ -1,0 +1,20 @@
+"""FHIR JSON responses: one serializer, so equal answers are equal bytes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response
+
+FHIR_JSON = "application/fhir+json"
+
+
+def fhir_bytes(resource: Any) -> bytes:
+    return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def fhir_response(resource: Any, status: int = 200) -> Response:
+    response = Response(fhir_bytes(resource), status=status, mimetype=FHIR_JSON)
+    response.headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
+    return response

@@ -1,0 +1,293 @@
+"""Bundle → Intake: one patient's facts, resolved, with everything the output needs to cite them.
+
+Checks the Bundle as a whole (rules.md §4): entry limit, one subject, at least one usable fact; routes
+each entry to its reader; resolves conflicting readings (latest wins, a tie goes to the worse value);
+derives the duration from the onset when no duration was given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from service.codebook import CodeBook
+from service.errors import InvalidInput, Problem, TooLarge, Unprocessable
+from service.intake.fields import JSON, obj, opt_datetime, opt_list, opt_obj, opt_str
+from service.intake.observation import observation_readings
+from service.intake.questionnaire_response import is_ours, questionnaire_readings
+from service.intake.readings import Reading, Skipped
+from service.rules.facts import Evidence, Fact
+from service.rules.table import RuleTable
+
+_PATIENT_URL = re.compile(r"(?:^|/)(Patient|Group)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+@dataclass(frozen=True)
+class Intake:
+    facts: dict[str, Fact]
+    subject: JSON  # a FHIR Reference to emit
+    encounter: JSON | None
+    as_of: dt.datetime
+    basis: tuple[Evidence, ...]
+    responses: tuple[Evidence, ...]  # QuestionnaireResponses that gave facts
+    in_progress: bool
+    conflicts: tuple[str, ...]
+    skipped: tuple[Skipped, ...]
+
+
+@dataclass
+class _Entry:
+    loc: str
+    resource_type: str
+    resource: JSON
+    evidence: Evidence
+    full_url: str | None
+
+
+def read_bundle(
+    bundle: Any,
+    book: CodeBook,
+    table: RuleTable,
+    as_of: dt.datetime | None = None,
+    max_entries: int = 1000,
+    now: dt.datetime | None = None,
+) -> Intake:
+    """The evaluation time is ``as_of``, else Bundle.timestamp, else ``now`` (rules.md §1)."""
+    bundle = obj(bundle, "Bundle")
+    if bundle.get("resourceType") != "Bundle":
+        kind = bundle.get("resourceType")
+        raise InvalidInput(f"expected a Bundle (or Parameters with a 'bundle' part), got {str(kind)[:40]!r}")
+    raw_entries = opt_list(bundle, "entry", "Bundle")
+    if not raw_entries:
+        raise InvalidInput("the Bundle has no entries: nothing to assess", "Bundle.entry")
+    if len(raw_entries) > max_entries:
+        raise TooLarge(
+            f"the Bundle has {len(raw_entries)} entries; the limit is {max_entries}", "Bundle.entry"
+        )
+    when = (
+        as_of
+        or opt_datetime(bundle, "timestamp", "Bundle")
+        or now
+        or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    )
+    entries = [_entry(raw, i) for i, raw in enumerate(raw_entries)]
+    patients = {
+        e.full_url: e.evidence.reference
+        for e in entries
+        if e is not None and e.resource_type == "Patient" and e.full_url
+    }
+    return _Reader(book, table, when, patients).read(entries)
+
+
+def _entry(raw: Any, i: int) -> _Entry | None:
+    loc = f"Bundle.entry[{i}]"
+    entry = obj(raw, loc)
+    resource = opt_obj(entry, "resource", loc)
+    if resource is None:
+        return None
+    where = f"{loc}.resource"
+    rtype = opt_str(resource, "resourceType", where)
+    if rtype is None:
+        raise InvalidInput(f"{where}.resourceType is required", f"{where}.resourceType")
+    full_url = opt_str(entry, "fullUrl", loc)
+    rid = opt_str(resource, "id", where)
+    if rid:
+        evidence = Evidence(rtype, f"{rtype}/{rid}")
+    elif full_url:
+        evidence = Evidence(rtype, full_url)
+    else:
+        evidence = Evidence(rtype, f"{rtype} at {loc}", resolvable=False)
+    return _Entry(where, rtype, resource, evidence, full_url)
+
+
+class _Reader:
+    def __init__(self, book: CodeBook, table: RuleTable, as_of: dt.datetime, patients: dict[str, str]):
+        self.book, self.table, self.as_of = book, table, as_of
+        self.patients = patients  # Patient entry fullUrl -> Patient/id, so urn:uuid subjects compare equal
+
+    def read(self, entries: list[_Entry | None]) -> Intake:
+        readings: list[Reading] = []
+        skipped: list[Skipped] = []
+        subjects: dict[str, list[str]] = defaultdict(list)
+        subject_refs: dict[str, JSON] = {}
+        encounters: list[str] = []
+        no_subject: list[str] = []
+        responses: list[Evidence] = []
+        in_progress = False
+        for entry in entries:
+            if entry is None:
+                continue
+            got, notes, progress = self._read_entry(entry)
+            readings += got
+            skipped += notes
+            in_progress = in_progress or (progress and bool(got))
+            if got and entry.resource_type == "QuestionnaireResponse":
+                responses.append(entry.evidence)
+            if entry.resource_type in ("Observation", "QuestionnaireResponse", "Encounter"):
+                key, ref = self._subject(entry)
+                if key is None:
+                    if got:
+                        no_subject.append(entry.loc)
+                    continue
+                subjects[key].append(entry.loc)
+                subject_refs.setdefault(key, ref)
+                encounter = self._encounter(entry)
+                if encounter and got:
+                    encounters.append(encounter)
+            else:
+                skipped.append(Skipped(entry.loc, f"{entry.resource_type} not read by neckcheck"))
+        _check_subjects(subjects, no_subject, readings, skipped)
+        facts, conflicts = resolve(readings, self.table, self.as_of)
+        basis = tuple(dict.fromkeys(ev for fact in facts.values() for ev in fact.evidence))
+        distinct = list(dict.fromkeys(encounters))
+        return Intake(
+            facts=facts,
+            subject=next(iter(subject_refs.values())),
+            encounter={"reference": distinct[0]} if len(distinct) == 1 else None,
+            as_of=self.as_of,
+            basis=basis,
+            responses=tuple(dict.fromkeys(responses)),
+            in_progress=in_progress,
+            conflicts=tuple(conflicts),
+            skipped=tuple(skipped),
+        )
+
+    def _read_entry(self, entry: _Entry) -> tuple[list[Reading], list[Skipped], bool]:
+        if entry.resource_type == "Observation":
+            got, notes = observation_readings(
+                entry.resource, entry.loc, entry.evidence, self.book, self.table
+            )
+            return got, notes, False
+        if entry.resource_type == "QuestionnaireResponse":
+            if not is_ours(entry.resource, entry.loc, self.book, "neckcheck-screen"):
+                return [], [Skipped(entry.loc, "QuestionnaireResponse for another Questionnaire")], False
+            return questionnaire_readings(entry.resource, entry.loc, entry.evidence, self.book, self.table)
+        return [], [], False
+
+    def _subject(self, entry: _Entry) -> tuple[str | None, JSON]:
+        key = "patient" if entry.resource_type == "Encounter" else "subject"
+        ref = opt_obj(entry.resource, key, entry.loc)
+        if ref is None:
+            return None, {}
+        where = f"{entry.loc}.{key}"
+        reference = opt_str(ref, "reference", where)
+        if reference:
+            reference = self.patients.get(reference, reference)
+            match = _PATIENT_URL.search(reference)
+            normal = f"{match.group(1)}/{match.group(2)}" if match else reference
+            return normal, {"reference": normal}
+        identifier = opt_obj(ref, "identifier", where)
+        if identifier:
+            system = opt_str(identifier, "system", f"{where}.identifier")
+            value = opt_str(identifier, "value", f"{where}.identifier")
+            if value:
+                ident = {"system": system, "value": value} if system else {"value": value}
+                return f"identifier {system}|{value}", {"identifier": ident}
+        return None, {}
+
+    def _encounter(self, entry: _Entry) -> str | None:
+        if entry.resource_type == "Encounter":
+            return entry.evidence.reference if entry.evidence.resolvable else None
+        ref = opt_obj(entry.resource, "encounter", entry.loc)
+        return None if ref is None else opt_str(ref, "reference", f"{entry.loc}.encounter")
+
+
+def _check_subjects(
+    subjects: dict[str, list[str]], no_subject: list[str], readings: list[Reading], skipped: list[Skipped]
+) -> None:
+    if len(subjects) > 1:
+        problems = [Problem(f"{loc} is about {key}", loc) for key, locs in subjects.items() for loc in locs]
+        names = ", ".join(sorted(subjects))
+        raise Unprocessable(
+            f"one patient per request: the entries are about {len(subjects)} subjects ({names})",
+            problems=[Problem(f"one patient per request, found {len(subjects)}: {names}"), *problems],
+        )
+    if no_subject:
+        raise Unprocessable(
+            "entries that give facts must have a subject",
+            problems=[Problem(f"{loc} has no subject", f"{loc}.subject") for loc in no_subject],
+        )
+    if not readings:
+        reasons = [Problem(f"{s.location}: {s.reason}", s.location) for s in skipped[:20]]
+        raise Unprocessable(
+            "no entry gives any neckcheck fact",
+            problems=[
+                Problem("no entry gives any neckcheck fact (see codes in the Questionnaire)"),
+                *reasons,
+            ],
+        )
+
+
+def _rank(kind: str, value: object) -> float:
+    """How bad a value is, for the conservative tie-break (unknown sits between present and absent)."""
+    if value is None:
+        return math.inf if kind in ("days", "date") else 1
+    if kind == "bool":
+        return 2 if value is True else 0
+    if kind == "side":
+        return 0 if value == "both" else 2
+    if kind == "date" and isinstance(value, dt.datetime):
+        return -value.timestamp()  # an earlier onset means a longer duration
+    return float(value) if isinstance(value, int | float) else 0
+
+
+def resolve(
+    readings: list[Reading], table: RuleTable, as_of: dt.datetime
+) -> tuple[dict[str, Fact], list[str]]:
+    """Latest reading wins; on a tie (or when a reading has no time) the worse value wins (rules.md §4)."""
+    by_fact: dict[str, list[Reading]] = defaultdict(list)
+    for reading in readings:
+        by_fact[reading.fact].append(reading)
+    facts: dict[str, Fact] = {}
+    conflicts: list[str] = []
+    for name, group in by_fact.items():
+        kind = table.facts[name].kind
+        values = {_plain(r.value) for r in group}
+        if len(values) == 1:
+            facts[name] = Fact(group[0].value, tuple(dict.fromkeys(r.evidence for r in group)))
+            continue
+        timed = all(r.when is not None for r in group)
+        latest = max(r.when for r in group if r.when is not None) if timed else None
+        candidates = [r for r in group if not timed or r.when == latest]
+        winner = max(candidates, key=lambda r: _rank(kind, r.value))
+        why = (
+            "the latest record" if timed and len(candidates) == 1 else "the more cautious value of the latest"
+        )
+        sentence = (
+            f"Conflicting records for {table.facts[name].label} "
+            f"({', '.join(sorted(_shown(v) for v in values))}): used {_shown(_plain(winner.value))}, {why}."
+        )
+        chosen = tuple(dict.fromkeys(r.evidence for r in candidates if r.value == winner.value))
+        facts[name] = Fact(winner.value, chosen, conflict=sentence)
+        conflicts.append(sentence)
+    _days_from_onset(facts, as_of)
+    return facts, conflicts
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+def _shown(value: object) -> str:
+    if value is None or isinstance(value, bool):
+        return {True: "present", False: "absent", None: "unknown"}[value]
+    return str(value)
+
+
+def _days_from_onset(facts: dict[str, Fact], as_of: dt.datetime) -> None:
+    onset = facts.get("facial-numbness-onset")
+    if onset is None or not isinstance(onset.value, dt.datetime):
+        return
+    if "facial-numbness-days" not in facts:
+        elapsed = (as_of - onset.value).total_seconds() / 86400
+        if elapsed < 0:
+            where = ", ".join(ev.describe() for ev in onset.evidence)
+            raise Unprocessable(
+                f"the numbness onset ({onset.value.date()}) is after the evaluation time ({where})"
+            )
+        facts["facial-numbness-days"] = Fact(math.floor(elapsed), onset.evidence)
+    facts["facial-numbness-onset"] = Fact(onset.value.date(), onset.evidence, onset.conflict)

@@ -1,0 +1,133 @@
+"""Typed access to FHIR JSON: each reader checks the type of the one field the intake needs.
+
+A wrong type is the caller's error (400) at a FHIRPath-like location, never an AttributeError later.
+The intake reads raw JSON rather than full fhir.resources models: it touches a dozen fields, and
+checking exactly those keeps bad input a clear 4xx while staying fast on large Bundles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from service.errors import InvalidInput
+
+JSON = dict[str, Any]
+
+# FHIR R4 dateTime: YYYY, YYYY-MM, YYYY-MM-DD or a full time with seconds and zone (§2.24.0.1 Primitive types)
+_DATETIME = re.compile(
+    r"^(?P<y>\d{4})(-(?P<m>\d{2})(-(?P<d>\d{2})"
+    r"(T(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})(?P<f>\.\d+)?(?P<z>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+
+
+def obj(value: Any, loc: str) -> JSON:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{loc} must be a JSON object", loc)
+    return value
+
+
+def opt(parent: JSON, key: str, kind: type | tuple[type, ...], loc: str) -> Any:
+    """``parent[key]`` if present and of ``kind``; ``None`` if absent; 400 if of another type."""
+    value = parent.get(key)
+    if value is None:
+        return None
+    # bool is an int in Python; FHIR integers are never booleans
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise InvalidInput(f"{loc}.{key} has the wrong type (boolean)", f"{loc}.{key}")
+    if not isinstance(value, kind):
+        name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise InvalidInput(f"{loc}.{key} must be {_fhir_name(name)}", f"{loc}.{key}")
+    return value
+
+
+def _fhir_name(py: str) -> str:
+    return {"dict": "an object", "list": "an array", "str": "a string", "bool": "a boolean"}.get(py, py)
+
+
+def opt_obj(parent: JSON, key: str, loc: str) -> JSON | None:
+    value: JSON | None = opt(parent, key, dict, loc)
+    return value
+
+
+def opt_list(parent: JSON, key: str, loc: str) -> list[Any]:
+    value: list[Any] | None = opt(parent, key, list, loc)
+    return value or []
+
+
+def opt_str(parent: JSON, key: str, loc: str) -> str | None:
+    value: str | None = opt(parent, key, str, loc)
+    return value
+
+
+def codings(concept: JSON | None, loc: str) -> list[tuple[str | None, str | None]]:
+    """(system, code) pairs of a CodeableConcept, each checked to be strings."""
+    if concept is None:
+        return []
+    pairs = []
+    for i, raw in enumerate(opt_list(concept, "coding", loc)):
+        where = f"{loc}.coding[{i}]"
+        coding = obj(raw, where)
+        pairs.append((opt_str(coding, "system", where), opt_str(coding, "code", where)))
+    return pairs
+
+
+def coding_pair(coding: JSON | None, loc: str) -> tuple[str | None, str | None]:
+    """(system, code) of a single Coding (QuestionnaireResponse answers)."""
+    if coding is None:
+        return (None, None)
+    return (opt_str(coding, "system", loc), opt_str(coding, "code", loc))
+
+
+def parse_datetime(text: str, loc: str) -> dt.datetime:
+    """A FHIR date or dateTime as an aware UTC datetime; a partial date means its first instant.
+
+    A time without a zone is read as UTC (FHIR requires a zone when a time is given; we accept the
+    common slip rather than refuse a whole Bundle over it).
+    """
+    match = _DATETIME.match(text)
+    if not match:
+        raise InvalidInput(f"{loc} is not a FHIR date/dateTime: {text[:40]!r}", loc)
+    parts = match.groupdict()
+    try:
+        stamp = dt.datetime(
+            int(parts["y"]),
+            int(parts["m"] or 1),
+            int(parts["d"] or 1),
+            int(parts["H"] or 0),
+            int(parts["M"] or 0),
+            int(parts["S"] or 0),
+            int(float(parts["f"] or 0) * 1_000_000),
+            tzinfo=dt.UTC,
+        )
+    except ValueError as exc:
+        raise InvalidInput(f"{loc} is not a valid date: {text[:40]!r} ({exc})", loc) from exc
+    zone = parts["z"]
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 14 or minutes > 59:
+            raise InvalidInput(f"{loc} has an invalid time zone: {zone!r}", loc)
+        stamp -= sign * dt.timedelta(hours=hours, minutes=minutes)
+    return stamp
+
+
+def opt_datetime(parent: JSON, key: str, loc: str) -> dt.datetime | None:
+    text = opt_str(parent, key, loc)
+    return None if text is None else parse_datetime(text, f"{loc}.{key}")
+
+
+def opt_bool(parent: JSON, key: str, loc: str) -> bool | None:
+    value: bool | None = opt(parent, key, bool, loc)
+    return value
+
+
+def opt_int(parent: JSON, key: str, loc: str) -> int | None:
+    value: int | None = opt(parent, key, int, loc)
+    return value
+
+
+def opt_number(parent: JSON, key: str, loc: str) -> int | float | None:
+    value: int | float | None = opt(parent, key, (int, float), loc)
+    return value

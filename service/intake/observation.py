@@ -1,0 +1,189 @@
+"""Observation → readings (rules.md §4, both Observation patterns).
+
+Pattern 1: ``code`` is the fact's code; the value is ``valueBoolean``, a Y/N ``valueCodeableConcept``, or
+absent (a coded finding on its own means present). Pattern 2: ``code`` is LOINC 75325-1 (Symptom) and the
+finding is the ``valueCodeableConcept``. Side and duration may ride on the facial-numbness Observation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from service.codebook import CodeBook
+from service.errors import InvalidInput, Unprocessable
+from service.intake.fields import (
+    JSON,
+    codings,
+    obj,
+    opt_bool,
+    opt_datetime,
+    opt_int,
+    opt_list,
+    opt_number,
+    opt_obj,
+    opt_str,
+)
+from service.intake.readings import Reading, Skipped
+from service.rules.facts import Evidence, FactValue
+from service.rules.table import RuleTable
+
+USED = ("preliminary", "final", "amended", "corrected")
+IGNORED = ("entered-in-error", "cancelled")
+
+
+def observation_fact(resource: JSON, loc: str, book: CodeBook) -> tuple[str | None, bool]:
+    """The fact an Observation speaks of, and whether it speaks through the Symptom pattern."""
+    code = opt_obj(resource, "code", loc)
+    facts = {book.fact_by_code[p] for p in codings(code, f"{loc}.code") if p in book.fact_by_code}
+    if len(facts) > 1:
+        raise Unprocessable(f"{loc}.code names several facts ({', '.join(sorted(facts))})", f"{loc}.code")
+    if facts:
+        return facts.pop(), False
+    if any(book.is_symptom_code(*p) for p in codings(code, f"{loc}.code")):
+        value = opt_obj(resource, "valueCodeableConcept", loc)
+        found = {
+            book.fact_by_code[p]
+            for p in codings(value, f"{loc}.valueCodeableConcept")
+            if p in book.fact_by_code
+        }
+        if len(found) == 1:
+            return found.pop(), True
+        if len(found) > 1:
+            raise Unprocessable(f"{loc}.valueCodeableConcept names several findings", loc)
+    return None, False
+
+
+def observation_time(resource: JSON, loc: str) -> dt.datetime | None:
+    """When it was true: effective[x], else issued (the conflict rule's "latest")."""
+    when = opt_datetime(resource, "effectiveDateTime", loc) or opt_datetime(resource, "effectiveInstant", loc)
+    period = opt_obj(resource, "effectivePeriod", loc)
+    if when is None and period is not None:
+        when = opt_datetime(period, "start", f"{loc}.effectivePeriod") or opt_datetime(
+            period, "end", f"{loc}.effectivePeriod"
+        )
+    return when or opt_datetime(resource, "issued", loc)
+
+
+def observation_readings(
+    resource: JSON, loc: str, evidence: Evidence, book: CodeBook, table: RuleTable
+) -> tuple[list[Reading], list[Skipped]]:
+    fact, via_symptom = observation_fact(resource, loc, book)
+    if fact is None:
+        return [], [Skipped(loc, "Observation of no neckcheck fact")]
+    status = opt_str(resource, "status", loc)
+    if status is None:
+        raise InvalidInput(f"{loc}.status is required", f"{loc}.status")
+    if status not in USED:
+        why = "entered in error" if status == "entered-in-error" else f"status {status}"
+        return [], [Skipped(loc, f"{fact}: not used ({why})")]
+    when = observation_time(resource, loc)
+    if via_symptom:
+        return [Reading(fact, True, when, evidence)], []
+    if opt_obj(resource, "dataAbsentReason", loc) is not None:
+        return [Reading(fact, None, when, evidence)], []
+    kind = table.facts[fact].kind
+    value, skipped = _value(resource, loc, kind, fact, book)
+    readings = [Reading(fact, value, when, evidence)]
+    if fact == "facial-numbness" and value is True:
+        readings += _riders(resource, loc, when, evidence, book)
+    return readings, skipped
+
+
+def _value(resource: JSON, loc: str, kind: str, fact: str, book: CodeBook) -> tuple[FactValue, list[Skipped]]:
+    """The Observation's own value for a fact of ``kind``; an unreadable value is unknown, with a note."""
+    value_keys = [k for k in resource if k.startswith("value")]
+    if kind == "bool":
+        if "valueBoolean" in resource:
+            return opt_bool(resource, "valueBoolean", loc), []
+        if "valueCodeableConcept" in resource:
+            concept = opt_obj(resource, "valueCodeableConcept", loc)
+            for pair in codings(concept, f"{loc}.valueCodeableConcept"):
+                answer = book.yes_no(*pair)
+                if answer is not None:
+                    return answer, []
+                if book.is_asked_unknown(*pair):
+                    return None, []
+        elif not value_keys:
+            return True, []  # a coded finding with no value: present (rules.md §4)
+    elif kind == "side":
+        side = _side(opt_obj(resource, "valueCodeableConcept", loc), f"{loc}.valueCodeableConcept", book)
+        if side is not None:
+            return side, []
+    elif kind == "days":
+        days = duration_days(resource, loc, book)
+        if days is not None:
+            return days, []
+    elif kind == "date":
+        stamp = opt_datetime(resource, "valueDateTime", loc)
+        if stamp is not None:
+            return stamp, []
+    elif kind == "score":
+        return score(resource, loc), []
+    return None, [Skipped(loc, f"{fact}: value not understood, taken as unknown")]
+
+
+def _side(concept: JSON | None, loc: str, book: CodeBook) -> str | None:
+    sides = {book.side_by_code[p] for p in codings(concept, loc) if p in book.side_by_code}
+    if len(sides) > 1:
+        raise Unprocessable(f"{loc} names several sides", loc)
+    return sides.pop() if sides else None
+
+
+def duration_days(holder: JSON, loc: str, book: CodeBook) -> int | None:
+    """Whole days, rounded down: ``valueQuantity`` in a UCUM unit of codes.json, or ``valueInteger`` days."""
+    if "valueInteger" in holder:
+        days = opt_int(holder, "valueInteger", loc)
+        return _non_negative(days, f"{loc}.valueInteger")
+    quantity = opt_obj(holder, "valueQuantity", loc)
+    if quantity is None:
+        return None
+    where = f"{loc}.valueQuantity"
+    number = opt_number(quantity, "value", where)
+    factor = book.days_per_unit(opt_str(quantity, "system", where), opt_str(quantity, "code", where))
+    if number is None or factor is None:
+        return None
+    return _non_negative(math.floor(number * factor + 1e-9), where)
+
+
+def _non_negative(days: int | None, loc: str) -> int | None:
+    if days is not None and days < 0:
+        raise Unprocessable(f"{loc}: a duration cannot be negative ({days})", loc)
+    return days
+
+
+def score(holder: JSON, loc: str) -> int | float | None:
+    value: int | float | None = opt_int(holder, "valueInteger", loc)
+    if value is None and (quantity := opt_obj(holder, "valueQuantity", loc)) is not None:
+        value = opt_number(quantity, "value", f"{loc}.valueQuantity")
+    if value is not None and not 0 <= value <= 10:
+        raise Unprocessable(f"{loc}: pain severity must be 0-10, got {value}", loc)
+    return value
+
+
+def _riders(
+    resource: JSON, loc: str, when: dt.datetime | None, evidence: Evidence, book: CodeBook
+) -> list[Reading]:
+    """Side and duration carried on the facial-numbness Observation itself (component, bodySite, period)."""
+    out: list[Reading] = []
+    for i, raw in enumerate(opt_list(resource, "component", loc)):
+        where = f"{loc}.component[{i}]"
+        component = obj(raw, where)
+        pairs = codings(opt_obj(component, "code", where), f"{where}.code")
+        if any(book.is_laterality_attribute(*p) for p in pairs):
+            concept = opt_obj(component, "valueCodeableConcept", where)
+            side = _side(concept, f"{where}.valueCodeableConcept", book)
+            if side is not None:
+                out.append(Reading("facial-numbness-side", side, when, evidence))
+        elif any(book.fact_by_code.get(p) == "facial-numbness-days" for p in pairs):
+            days = duration_days(component, where, book)
+            if days is not None:
+                out.append(Reading("facial-numbness-days", days, when, evidence))
+    side = _side(opt_obj(resource, "bodySite", loc), f"{loc}.bodySite", book)
+    if side is not None:
+        out.append(Reading("facial-numbness-side", side, when, evidence))
+    period = opt_obj(resource, "effectivePeriod", loc)
+    onset = None if period is None else opt_datetime(period, "start", f"{loc}.effectivePeriod")
+    if onset is not None:
+        out.append(Reading("facial-numbness-onset", onset, when, evidence))
+    return out

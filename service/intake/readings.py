@@ -1,0 +1,26 @@
+"""One value for one fact from one place: what intake modules produce before conflicts are resolved."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from service.rules.facts import Evidence, FactValue
+
+
+@dataclass(frozen=True)
+class Reading:
+    """``value`` ``None`` means the source said it does not know (dataAbsentReason / asked-unknown)."""
+
+    fact: str
+    value: FactValue
+    when: dt.datetime | None
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input resource or field that was deliberately not used, and why (an informational issue)."""
+
+    location: str
+    reason: str

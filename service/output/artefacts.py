@@ -1,0 +1,231 @@
+"""The published FHIR artefacts, generated from the rule table and codes so they cannot drift from the engine.
+
+Questionnaire (linkIds = fact names), PlanDefinition (one action per rule), OperationDefinition of
+$assess, and the server's CapabilityStatement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.codebook import CodeBook
+from service.rules.table import Condition, FactDef, Leaf, RuleTable
+
+JSON = dict[str, Any]
+PUBLISHER = "neckcheck"
+DATE = "2026-11-28"  # publication date of rule set 1.0.0's artefacts; fixed so output stays reproducible
+
+_ITEM_TYPE = {"bool": "choice", "side": "choice", "days": "integer", "date": "date", "score": "integer"}
+
+
+def _yes_no_options(book: CodeBook) -> list[JSON]:
+    yn = book.raw["yesNo"]
+    return [
+        {"valueCoding": {"system": yn["system"], "code": yn["yes"], "display": "Yes"}},
+        {"valueCoding": {"system": yn["system"], "code": yn["no"], "display": "No"}},
+        {"valueCoding": {**book.coding("askedUnknown"), "display": "Asked but unknown"}},
+    ]
+
+
+def _item(fact: FactDef, book: CodeBook) -> JSON:
+    item: JSON = {
+        "linkId": fact.name,
+        "code": book.fact_codings(fact.name),
+        "text": fact.question,
+        "type": "boolean" if fact.kind == "bool" else _ITEM_TYPE[fact.kind],
+    }
+    if fact.kind == "side":
+        item["answerOption"] = [{"valueCoding": book.side_coding(s)} for s in ("left", "right", "both")]
+    return item
+
+
+def questionnaire(table: RuleTable, book: CodeBook) -> JSON:
+    qid = book.raw["questionnaire"]["id"]
+    return {
+        "resourceType": "Questionnaire",
+        "id": qid,
+        "url": book.canonical("Questionnaire", qid),
+        "version": table.version,
+        "name": "NeckcheckScreen",
+        "title": f"{table.title}: screening questions",
+        "status": "active",
+        "date": DATE,
+        "publisher": PUBLISHER,
+        "description": (
+            "Answer each item with valueBoolean (or a Y/N valueCoding of "
+            f"{book.raw['yesNo']['system']}, or asked-unknown). "
+            "Unanswered items are treated as unknown, never as no."
+        ),
+        "subjectType": ["Patient"],
+        "item": [
+            {
+                "linkId": group.link_id,
+                "text": group.text,
+                "type": "group",
+                "item": [_item(table.facts[name], book) for name in group.facts],
+            }
+            for group in table.groups
+        ],
+    }
+
+
+def _describe(condition: Condition, table: RuleTable) -> str:
+    if isinstance(condition, Leaf):
+        label = table.facts[condition.fact].label
+        if condition.present:
+            return f"{label} present"
+        if condition.one_of:
+            return f"{label} is {' or '.join(condition.one_of)}"
+        return f"{label} more than {condition.greater_than} days"
+    joiner = " and " if condition.op == "all" else " or "
+    return "(" + joiner.join(_describe(t, table) for t in condition.terms) + ")"
+
+
+def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
+    pid = book.raw["planDefinition"]["id"]
+    actions = []
+    for rule in table.rules:
+        actions.append(
+            {
+                "id": rule.id,
+                "title": rule.title,
+                "description": rule.guideline,
+                "priority": max(
+                    (o.priority for o in rule.orders), key=("routine", "urgent", "asap", "stat").index
+                ),
+                "condition": [
+                    {
+                        "kind": "applicability",
+                        "expression": {
+                            "description": _describe(rule.when, table),
+                            "language": "text/plain",
+                            "expression": _describe(rule.when, table),
+                        },
+                    }
+                ],
+                "action": [
+                    {
+                        "id": f"{rule.id}-{o.order}",
+                        "title": table.orders[o.order].title,
+                        "priority": o.priority,
+                        "code": [{"coding": _order_codings(o.order, book)}],
+                    }
+                    for o in rule.orders
+                ],
+                "documentation": [
+                    {"type": "documentation", "display": f"risk {rule.risk}; card {rule.card}"}
+                ],
+            }
+        )
+    return {
+        "resourceType": "PlanDefinition",
+        "id": pid,
+        "url": book.canonical("PlanDefinition", pid),
+        "version": table.version,
+        "name": "NeckcheckEscalation",
+        "title": table.title,
+        "status": "active",
+        "date": DATE,
+        "publisher": PUBLISHER,
+        "description": (
+            f"Rule set {table.id} {table.version}. Highest risk wins; every rule that fires is reported. "
+            "Unknown facts are never read as absent: a result that could still escalate is preliminary."
+        ),
+        "action": actions,
+    }
+
+
+def _order_codings(key: str, book: CodeBook) -> list[JSON]:
+    spec = book.raw["orders"][key]
+    found = [spec.get("local") or spec["code"]]
+    if spec.get("local"):
+        found.append(spec["code"])
+    if spec.get("standard"):
+        found.append(spec["standard"])
+    return [{k: c[k] for k in ("system", "code", "display") if k in c} for c in found]
+
+
+def operation_definition(table: RuleTable, book: CodeBook) -> JSON:
+    return {
+        "resourceType": "OperationDefinition",
+        "id": "assess",
+        "url": book.canonical("OperationDefinition", "assess"),
+        "version": table.version,
+        "name": "Assess",
+        "title": "Assess facial numbness with neck pain",
+        "status": "active",
+        "kind": "operation",
+        "date": DATE,
+        "publisher": PUBLISHER,
+        "description": (
+            "Runs the neckcheck escalation rules on one patient's Observations and/or "
+            "QuestionnaireResponse and returns a RiskAssessment with proposed ServiceRequests "
+            "(draft proposals, never active orders)."
+        ),
+        "affectsState": False,
+        "code": "assess",
+        "system": True,
+        "type": False,
+        "instance": False,
+        "parameter": [
+            {
+                "name": "bundle",
+                "use": "in",
+                "min": 1,
+                "max": "1",
+                "type": "Bundle",
+                "documentation": "One patient's Observations and/or QuestionnaireResponse",
+            },
+            {
+                "name": "asOf",
+                "use": "in",
+                "min": 0,
+                "max": "1",
+                "type": "dateTime",
+                "documentation": "Evaluation time; default Bundle.timestamp, then the server clock",
+            },
+            {
+                "name": "_output",
+                "use": "in",
+                "min": 0,
+                "max": "1",
+                "type": "code",
+                "documentation": "collection (default) or transaction (conditional creates)",
+            },
+            {
+                "name": "return",
+                "use": "out",
+                "min": 1,
+                "max": "1",
+                "type": "Bundle",
+                "documentation": "RiskAssessment and proposed ServiceRequests",
+            },
+        ],
+    }
+
+
+def capability_statement(table: RuleTable, book: CodeBook, software_version: str) -> JSON:
+    def read(rtype: str) -> JSON:
+        return {"type": rtype, "interaction": [{"code": "read"}]}
+
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": "neckcheck",
+        "status": "active",
+        "date": DATE,
+        "publisher": PUBLISHER,
+        "kind": "instance",
+        "software": {"name": "neckcheck", "version": software_version},
+        "implementation": {"description": f"neckcheck, rule set {table.id} {table.version}"},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": [read("Questionnaire"), read("PlanDefinition"), read("OperationDefinition")],
+                "operation": [
+                    {"name": "assess", "definition": book.canonical("OperationDefinition", "assess")}
+                ],
+            }
+        ],
+    }

@@ -1,0 +1,74 @@
+"""The output Bundle: ``collection`` by default, or a ``transaction`` of conditional creates.
+
+In a transaction every entry is ``POST`` with ``ifNoneExist`` on its deterministic identifier (FHIR R4
+§3.1.0.8.1 conditional create), so posting the same answer twice creates nothing the second time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.codebook import CodeBook
+from service.errors import InvalidInput, Problem
+from service.intake.bundle import Intake
+from service.output.identifiers import input_digest, stable_uuid
+from service.output.operation_outcome import operation_outcome
+from service.output.references import fhir_datetime
+from service.output.resources import Ids, risk_assessment, service_request
+from service.rules.decide import Decision
+from service.rules.table import RuleTable
+
+OUTPUTS = ("collection", "transaction")
+
+
+def output_bundle(
+    request: Any,
+    decision: Decision,
+    intake: Intake,
+    table: RuleTable,
+    book: CodeBook,
+    output: str = "collection",
+) -> dict[str, Any]:
+    if output not in OUTPUTS:
+        raise InvalidInput(f"_output must be one of {', '.join(OUTPUTS)}, not {output[:40]!r}", "_output")
+    as_of = fhir_datetime(intake.as_of)
+    digest = input_digest(request, table.id, table.version, as_of)
+    ids = Ids(
+        digest,
+        stable_uuid(digest, "RiskAssessment"),
+        {o.key: stable_uuid(digest, o.key) for o in decision.orders},
+    )
+    resources = [risk_assessment(decision, intake, table, book, ids)]
+    resources += [service_request(o, decision, intake, table, book, ids) for o in decision.orders]
+    if output == "transaction":
+        entries = [_create(r) for r in resources]
+    else:
+        entries = [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]
+        if intake.skipped:
+            notes = [Problem(f"{s.reason}", s.location) for s in intake.skipped]
+            outcome = {
+                "id": stable_uuid(digest, "OperationOutcome"),
+                **operation_outcome(notes, "informational", "information"),
+            }
+            entries.append({"fullUrl": f"urn:uuid:{outcome['id']}", "resource": outcome})
+    return {
+        "resourceType": "Bundle",
+        "id": stable_uuid(digest, output),
+        "type": output,
+        "timestamp": as_of,
+        "entry": entries,
+    }
+
+
+def _create(resource: dict[str, Any]) -> dict[str, Any]:
+    ident = resource["identifier"][0]
+    body = {k: v for k, v in resource.items() if k != "id"}
+    return {
+        "fullUrl": f"urn:uuid:{resource['id']}",
+        "resource": body,
+        "request": {
+            "method": "POST",
+            "url": resource["resourceType"],
+            "ifNoneExist": f"identifier={ident['system']}|{ident['value']}",
+        },
+    }

@@ -1,0 +1,32 @@
+"""Evidence → FHIR Reference, and the FHIR spellings of dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from service.rules.facts import Evidence
+
+
+def reference(evidence: Evidence) -> dict[str, Any]:
+    """A literal reference when the input resource could be addressed, else a description of it."""
+    if evidence.resolvable:
+        return {"reference": evidence.reference, "type": evidence.resource_type}
+    return {"display": evidence.reference, "type": evidence.resource_type}
+
+
+def references(
+    evidence: list[Evidence] | tuple[Evidence, ...], resource_type: str | None = None
+) -> list[Any]:
+    """One Reference per input resource (QuestionnaireResponse items collapse onto their resource)."""
+    seen: dict[tuple[str, str, bool], None] = {}
+    for ev in evidence:
+        if resource_type is None or ev.resource_type == resource_type:
+            seen[(ev.resource_type, ev.reference, ev.resolvable)] = None
+    return [reference(Evidence(t, r, None, ok)) for t, r, ok in seen]
+
+
+def fhir_datetime(stamp: dt.datetime) -> str:
+    """UTC with a Z, seconds always, fractions only when present."""
+    text = stamp.astimezone(dt.UTC).isoformat()
+    return text.replace("+00:00", "Z")

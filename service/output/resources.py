@@ -1,0 +1,121 @@
+"""Decision → RiskAssessment and ServiceRequests (rules.md §5). Pure functions of the decision and intake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from service.codebook import CodeBook
+from service.intake.bundle import Intake
+from service.output.rationale import context_note, data_required, no_rule_rationale, rule_rationale
+from service.output.references import fhir_datetime, references
+from service.rules.decide import Decision, ProposedOrder
+from service.rules.table import RuleTable
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Ids:
+    """The deterministic ids of one evaluation (see identifiers.py)."""
+
+    digest: str
+    risk_assessment: str
+    orders: dict[str, str]
+
+    @property
+    def value(self) -> str:
+        return self.digest[:32]
+
+
+def identifier(book: CodeBook, kind: str, value: str) -> JSON:
+    return {"system": f"{book.canonical_base}/identifier/{kind}", "value": value}
+
+
+def plan_definition_canonical(book: CodeBook, table: RuleTable) -> str:
+    return f"{book.canonical('PlanDefinition', book.raw['planDefinition']['id'])}|{table.version}"
+
+
+def _common(intake: Intake) -> JSON:
+    out: JSON = {"subject": intake.subject}
+    if intake.encounter:
+        out["encounter"] = intake.encounter
+    return out
+
+
+def risk_assessment(decision: Decision, intake: Intake, table: RuleTable, book: CodeBook, ids: Ids) -> JSON:
+    risk_system = book.raw["risk"]["system"]
+    predictions = [
+        {
+            "outcome": {"text": r.rule.outcome},
+            "qualitativeRisk": {"coding": [{"system": risk_system, "code": r.rule.risk}]},
+            "rationale": rule_rationale(r, intake, table),
+        }
+        for r in decision.fired
+    ]
+    if not predictions:
+        predictions = [
+            {
+                "outcome": {"text": table.no_rule_outcome},
+                "qualitativeRisk": {"coding": [{"system": risk_system, "code": decision.risk}]},
+                "rationale": no_rule_rationale(decision, intake, table),
+            }
+        ]
+    notes = [data_required(decision, intake, table), *intake.conflicts, context_note(intake, table)]
+    resource: JSON = {
+        "resourceType": "RiskAssessment",
+        "id": ids.risk_assessment,
+        "identifier": [identifier(book, "risk-assessment", ids.value)],
+        "status": "final" if decision.final else "preliminary",
+        **_common(intake),
+        "occurrenceDateTime": fhir_datetime(intake.as_of),
+        "method": {"text": f"{table.id} {table.version}: {table.title}"},
+        "basis": references(intake.basis),
+        "prediction": predictions,
+    }
+    if not resource["basis"]:
+        del resource["basis"]
+    if any(notes):
+        resource["note"] = [{"text": n} for n in notes if n]
+    return resource
+
+
+def service_request(
+    order: ProposedOrder, decision: Decision, intake: Intake, table: RuleTable, book: CodeBook, ids: Ids
+) -> JSON:
+    spec = book.raw["orders"][order.key]
+    codings = [_coding(spec.get("local") or spec["code"])]
+    if spec.get("local"):
+        codings.append(_coding(spec["code"]))
+    if spec.get("standard"):
+        codings.append(_coding(spec["standard"]))
+    fired = {r.rule.id: r for r in decision.fired}
+    notes = [rule_rationale(fired[rule_id], intake, table) for rule_id in order.rules]
+    if table.orders[order.key].note:
+        notes.insert(0, table.orders[order.key].note or "")
+    resource: JSON = {
+        "resourceType": "ServiceRequest",
+        "id": ids.orders[order.key],
+        "identifier": [identifier(book, "service-request", f"{ids.value}-{order.key}")],
+        "instantiatesCanonical": [plan_definition_canonical(book, table)],
+        "status": "draft",
+        "intent": "proposal",
+        "category": [{"coding": [_coding(book.raw["categories"][spec["category"]])]}],
+        "priority": order.priority,
+        "code": {"coding": codings, "text": table.orders[order.key].title},
+        **_common(intake),
+        "authoredOn": fhir_datetime(intake.as_of),
+    }
+    if spec.get("performerType"):
+        resource["performerType"] = {"coding": [_coding(spec["performerType"])]}
+    reasons = references(order.evidence, "Observation")
+    if reasons:
+        resource["reasonReference"] = reasons
+    support = [*references(intake.responses), {"reference": f"urn:uuid:{ids.risk_assessment}"}]
+    resource["supportingInfo"] = support
+    resource["note"] = [{"text": n} for n in notes]
+    return resource
+
+
+def _coding(raw: JSON) -> JSON:
+    return {k: raw[k] for k in ("system", "code", "display") if k in raw}
