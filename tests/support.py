@@ -92,7 +92,7 @@ def all_codings(node: Any) -> list[dict[str, Any]]:
     """Every Coding-shaped object (system + code) anywhere in ``node``."""
     found = []
     if isinstance(node, dict):
-        if "system" in node and "code" in node and isinstance(node.get("code"), str):
+        if isinstance(node.get("system"), str) and isinstance(node.get("code"), str):
             found.append(node)
         for value in node.values():
             found += all_codings(value)

@@ -133,6 +133,8 @@ class _Reader:
                     if got:
                         no_subject.append(entry.loc)
                     continue
+                if not got and not self._is_patient(key):
+                    continue  # e.g. an Observation about a Device: not another patient
                 subjects[key].append(entry.loc)
                 subject_refs.setdefault(key, ref)
                 encounter = self._encounter(entry)
@@ -188,6 +190,9 @@ class _Reader:
                 ident = {"system": system, "value": value} if system else {"value": value}
                 return f"identifier {system}|{value}", {"identifier": ident}
         return None, {}
+
+    def _is_patient(self, key: str) -> bool:
+        return key.startswith(("Patient/", "Group/", "identifier ")) or key in self.patients.values()
 
     def _encounter(self, entry: _Entry) -> str | None:
         if entry.resource_type == "Encounter":

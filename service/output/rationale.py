@@ -18,7 +18,7 @@ from service.rules.table import RuleTable
 def _held(test: Test, table: RuleTable) -> str:
     label = table.facts[test.fact].label
     if isinstance(test.seen, bool):
-        return label
+        return f"{label} present"
     if test.fact == "facial-numbness-days":
         return f"numbness for {test.seen} days"
     return f"{label}: {test.seen}"

@@ -1,0 +1,70 @@
+"""The CLI as a user runs it: the installed ``neckcheck`` script, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.scenarios import ASSESSED, EXPECTED, SCENARIOS
+from tests.support import summary
+
+NECKCHECK = Path(sys.executable).with_name("neckcheck")
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([str(NECKCHECK), *args], input=stdin, capture_output=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("name", ASSESSED[::4])
+def test_evaluate_file_prints_the_output_bundle(name: str) -> None:
+    done = run("evaluate", str(SCENARIOS / name))
+    assert done.returncode == 0, done.stderr
+    assert summary(json.loads(done.stdout)) == EXPECTED[name]
+
+
+def test_evaluate_stdin_with_as_of_and_transaction() -> None:
+    data = (SCENARIOS / "S3-observations.json").read_bytes()
+    done = run("evaluate", "-", "--as-of", "2026-04-01T00:00:00Z", "--output", "transaction", stdin=data)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["type"] == "transaction" and out["timestamp"] == "2026-04-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("S15-not-json.txt", "400: body is not JSON"),
+        ("S14-two-patients.json", "422: one patient per request"),
+    ],
+)
+def test_bad_input_prints_the_outcome_and_exits_2(name: str, reason: str) -> None:
+    done = run("evaluate", str(SCENARIOS / name))
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["resourceType"] == "OperationOutcome"
+    assert done.stderr.decode().startswith(f"neckcheck: {reason}")
+    assert len(done.stderr.decode().strip().splitlines()) == 1
+
+
+def test_missing_file_is_a_clear_error() -> None:
+    done = run("evaluate", "/nonexistent/bundle.json")
+    assert done.returncode == 2
+    assert "cannot read /nonexistent/bundle.json" in done.stderr.decode()
+
+
+def test_bad_as_of_is_a_clear_error() -> None:
+    done = run("evaluate", str(SCENARIOS / "S1-observations.json"), "--as-of", "tomorrow")
+    assert done.returncode == 2
+    assert "--as-of" in done.stderr.decode()
+
+
+def test_rules_prints_every_rule_from_the_table() -> None:
+    done = run("rules")
+    assert done.returncode == 0
+    text = done.stdout.decode()
+    for rule in ("urgent-signs", "imaging-referral", "persistent-numbness", "radiculopathy-pattern"):
+        assert rule in text
+    assert "facial-numbness-days > 14" in text

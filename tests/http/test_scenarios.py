@@ -1,0 +1,83 @@
+"""Every public scenario end to end through HTTP: expected status, risk and orders; golden output bytes.
+
+Set NECKCHECK_WRITE_GOLDEN=1 (``make golden``) to rewrite the golden files after a deliberate change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.scenarios import ASSESSED, EXPECTED, GOLDEN, REFUSED, body
+from tests.support import summary
+
+FHIR = "application/fhir+json"
+
+
+@pytest.mark.parametrize("name", ASSESSED)
+def test_scenario_result(client: FlaskClient, name: str) -> None:
+    response = client.post("/fhir/$assess", data=body(name), content_type=FHIR)
+    assert response.status_code == 200
+    assert response.mimetype == FHIR
+    assert summary(response.get_json()) == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_refused_scenario(client: FlaskClient, name: str) -> None:
+    response = client.post("/fhir/$assess", data=body(name), content_type=FHIR)
+    assert response.status_code == EXPECTED[name]["http"]
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert all(issue["severity"] == "error" and issue["diagnostics"] for issue in outcome["issue"])
+
+
+def test_two_patients_names_the_entries_that_disagree(client: FlaskClient) -> None:
+    outcome = client.post("/fhir/$assess", data=body("S14-two-patients.json"), content_type=FHIR).get_json()
+    text = json.dumps(outcome)
+    assert "Patient/scn-14a" in text and "Patient/scn-14b" in text
+    where = [e for issue in outcome["issue"] for e in issue.get("expression", [])]
+    assert where == ["Bundle.entry[0].resource", "Bundle.entry[1].resource"]
+
+
+@pytest.mark.parametrize("name", ASSESSED)
+def test_golden_output(client: FlaskClient, name: str) -> None:
+    """The whole answer, byte for byte: any change to the output shows up here for review."""
+    got = client.post("/fhir/$assess", data=body(name), content_type=FHIR).data
+    pretty = json.dumps(json.loads(got), indent=1, ensure_ascii=False) + "\n"
+    golden = GOLDEN / name
+    if os.environ.get("NECKCHECK_WRITE_GOLDEN"):
+        golden.write_text(pretty, encoding="utf-8")
+    assert pretty == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ASSESSED)
+def test_same_input_same_bytes(client: FlaskClient, name: str) -> None:
+    first = client.post("/fhir/$assess", data=body(name), content_type=FHIR).data
+    again = client.post("/fhir/$assess", data=body(name), content_type=FHIR).data
+    assert first == again
+
+
+def test_s5_preliminary_names_the_four_urgent_signs(client: FlaskClient) -> None:
+    for name in ("S5-observations.json", "S5-questionnaire.json"):
+        out = client.post("/fhir/$assess", data=body(name), content_type=FHIR).get_json()
+        ra = out["entry"][0]["resource"]
+        notes = " ".join(n["text"] for n in ra["note"])
+        assert "vision change, slurred speech, weakness and worsening were not assessed" in notes
+        assert "ask before relying on this result" in ra["prediction"][0]["rationale"]
+
+
+def test_s12_rationale_notes_the_resolved_conflict(client: FlaskClient) -> None:
+    out = client.post("/fhir/$assess", data=body("S12-observations.json"), content_type=FHIR).get_json()
+    rationale = out["entry"][0]["resource"]["prediction"][0]["rationale"]
+    assert "Conflicting records for weakness" in rationale
+    assert "used absent, the latest record" in rationale
+
+
+def test_s13_entered_in_error_is_listed_as_not_used(client: FlaskClient) -> None:
+    out = client.post("/fhir/$assess", data=body("S13-observations.json"), content_type=FHIR).get_json()
+    (outcome,) = [e["resource"] for e in out["entry"] if e["resource"]["resourceType"] == "OperationOutcome"]
+    assert any("entered in error" in i["diagnostics"] for i in outcome["issue"])
+    assert all(i["severity"] == "information" for i in outcome["issue"])
