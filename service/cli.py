@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _evaluate(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def _evaluate(args: argparse.Namespace) -> int:
+    out: TextIO = sys.stdout
     try:
         data = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
         as_of = parse_datetime(args.as_of, "--as-of") if args.as_of else None
@@ -80,9 +81,8 @@ def _read(path: str) -> bytes:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _rules(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    table = Assessor.load().table
-    out.write(format_table(table))
+def _rules(args: argparse.Namespace) -> int:
+    sys.stdout.write(format_table(Assessor.load().table))
     return 0
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenarios import ASSESSED, EXPECTED, SCENARIOS
+from service.cli import main
+from tests.scenarios import ASSESSED, EXPECTED, GOLDEN, SCENARIOS
 from tests.support import summary
 
 NECKCHECK = Path(sys.executable).with_name("neckcheck")
@@ -19,11 +20,20 @@ def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[b
     return subprocess.run([str(NECKCHECK), *args], input=stdin, capture_output=True, timeout=60, check=False)
 
 
-@pytest.mark.parametrize("name", ASSESSED[::4])
-def test_evaluate_file_prints_the_output_bundle(name: str) -> None:
-    done = run("evaluate", str(SCENARIOS / name))
+@pytest.mark.parametrize("name", ASSESSED)
+def test_every_scenario_through_the_cli(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """In-process (fast) for every scenario; the subprocess tests below check the installed script."""
+    assert main(["evaluate", str(SCENARIOS / name)]) == 0
+    out = capsys.readouterr().out
+    assert summary(json.loads(out)) == EXPECTED[name]
+    golden = json.loads((GOLDEN / name).read_text())
+    assert json.loads(out) == golden
+
+
+def test_evaluate_file_with_the_installed_script() -> None:
+    done = run("evaluate", str(SCENARIOS / "S7-questionnaire.json"))
     assert done.returncode == 0, done.stderr
-    assert summary(json.loads(done.stdout)) == EXPECTED[name]
+    assert summary(json.loads(done.stdout)) == EXPECTED["S7-questionnaire.json"]
 
 
 def test_evaluate_stdin_with_as_of_and_transaction() -> None:

@@ -69,15 +69,20 @@ def test_s5_preliminary_names_the_four_urgent_signs(client: FlaskClient) -> None
         assert "ask before relying on this result" in ra["prediction"][0]["rationale"]
 
 
-def test_s12_rationale_notes_the_resolved_conflict(client: FlaskClient) -> None:
-    out = client.post("/fhir/$assess", data=body("S12-observations.json"), content_type=FHIR).get_json()
+@pytest.mark.parametrize("name", ["S12-observations.json", "S12-questionnaire.json"])
+def test_s12_rationale_notes_the_resolved_conflict(client: FlaskClient, name: str) -> None:
+    out = client.post("/fhir/$assess", data=body(name), content_type=FHIR).get_json()
     rationale = out["entry"][0]["resource"]["prediction"][0]["rationale"]
     assert "Conflicting records for weakness" in rationale
     assert "used absent, the latest record" in rationale
 
 
-def test_s13_entered_in_error_is_listed_as_not_used(client: FlaskClient) -> None:
-    out = client.post("/fhir/$assess", data=body("S13-observations.json"), content_type=FHIR).get_json()
+@pytest.mark.parametrize("name", ["S13-observations.json", "S13-questionnaire.json"])
+def test_s13_entered_in_error_is_listed_as_not_used(client: FlaskClient, name: str) -> None:
+    out = client.post("/fhir/$assess", data=body(name), content_type=FHIR).get_json()
     (outcome,) = [e["resource"] for e in out["entry"] if e["resource"]["resourceType"] == "OperationOutcome"]
-    assert any("entered in error" in i["diagnostics"] for i in outcome["issue"])
+    assert any(
+        "entered in error" in i["diagnostics"] or "entered-in-error" in i["diagnostics"]
+        for i in outcome["issue"]
+    )
     assert all(i["severity"] == "information" for i in outcome["issue"])
