@@ -74,5 +74,19 @@ class MethodNotAllowed(NeckcheckError):
     issue_code = "not-supported"
 
 
+class Unauthorized(NeckcheckError):
+    """No valid bearer token from a trusted issuer (CDS Hooks 2.0 §Trusting CDS Clients)."""
+
+    status = 401
+    issue_code = "login"
+
+
+class PrefetchUnavailable(NeckcheckError):
+    """Data the service needs was neither prefetched nor obtainable from the FHIR server."""
+
+    status = 412
+    issue_code = "incomplete"
+
+
 class ConfigError(Exception):
     """A setting is invalid: the service refuses to start and says which one."""

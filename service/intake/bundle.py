@@ -138,9 +138,9 @@ class _Reader:
                 subjects[key].append(entry.loc)
                 subject_refs.setdefault(key, ref)
                 encounter = self._encounter(entry)
-                if encounter and got:
+                if encounter and (got or entry.resource_type == "Encounter"):
                     encounters.append(encounter)
-            else:
+            elif entry.resource_type != "Patient":  # Patient entries resolve references (see __init__)
                 skipped.append(Skipped(entry.loc, f"{entry.resource_type} not read by neckcheck"))
         _check_subjects(subjects, no_subject, readings, skipped)
         facts, conflicts = resolve(readings, self.table, self.as_of)

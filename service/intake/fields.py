@@ -17,8 +17,8 @@ JSON = dict[str, Any]
 
 # FHIR R4 dateTime: YYYY, YYYY-MM, YYYY-MM-DD or a full time with seconds and zone (§2.24.0.1 Primitive types)
 _DATETIME = re.compile(
-    r"^(?P<y>\d{4})(-(?P<m>\d{2})(-(?P<d>\d{2})"
-    r"(T(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})(?P<f>\.\d+)?(?P<z>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+    r"(?P<y>[0-9]{4})(-(?P<m>[0-9]{2})(-(?P<d>[0-9]{2})"
+    r"(T(?P<H>[0-9]{2}):(?P<M>[0-9]{2}):(?P<S>[0-9]{2})(?P<f>\.[0-9]+)?(?P<z>Z|[+-][0-9]{2}:[0-9]{2})?)?)?)?"
 )
 
 
@@ -86,7 +86,7 @@ def parse_datetime(text: str, loc: str) -> dt.datetime:
     A time without a zone is read as UTC (FHIR requires a zone when a time is given; we accept the
     common slip rather than refuse a whole Bundle over it).
     """
-    match = _DATETIME.match(text)
+    match = _DATETIME.fullmatch(text)
     if not match:
         raise InvalidInput(f"{loc} is not a FHIR date/dateTime: {text[:40]!r}", loc)
     parts = match.groupdict()
@@ -98,18 +98,18 @@ def parse_datetime(text: str, loc: str) -> dt.datetime:
             int(parts["H"] or 0),
             int(parts["M"] or 0),
             int(parts["S"] or 0),
-            int(float(parts["f"] or 0) * 1_000_000),
+            int(((parts["f"] or ".")[1:] + "000000")[:6]),
             tzinfo=dt.UTC,
         )
-    except ValueError as exc:
+        zone = parts["z"]
+        if zone and zone != "Z":
+            sign = 1 if zone[0] == "+" else -1
+            hours, minutes = int(zone[1:3]), int(zone[4:6])
+            if hours > 14 or minutes > 59:
+                raise InvalidInput(f"{loc} has an invalid time zone: {zone!r}", loc)
+            stamp -= sign * dt.timedelta(hours=hours, minutes=minutes)
+    except (ValueError, OverflowError) as exc:
         raise InvalidInput(f"{loc} is not a valid date: {text[:40]!r} ({exc})", loc) from exc
-    zone = parts["z"]
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        if hours > 14 or minutes > 59:
-            raise InvalidInput(f"{loc} has an invalid time zone: {zone!r}", loc)
-        stamp -= sign * dt.timedelta(hours=hours, minutes=minutes)
     return stamp
 
 

@@ -8,6 +8,7 @@ recursion limit is refused instead of crashing the worker.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from service.errors import InvalidInput
@@ -15,6 +16,13 @@ from service.errors import InvalidInput
 
 def _no_constants(name: str) -> Any:
     raise InvalidInput(f"{name} is not a valid JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise InvalidInput(f"number {text[:40]} is too large")
+    return value
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -36,8 +44,12 @@ def parse_json(body: bytes | str) -> Any:
     if not body.strip():
         raise InvalidInput("body is empty: expected a FHIR Bundle or Parameters resource as JSON")
     try:
-        return json.loads(body, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
+        return json.loads(
+            body, parse_constant=_no_constants, parse_float=_finite, object_pairs_hook=_no_duplicates
+        )
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise InvalidInput(f"body has a number that cannot be read: {str(exc)[:80]}") from exc
     except RecursionError as exc:
         raise InvalidInput("body is nested too deeply to be a FHIR resource") from exc
