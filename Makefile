@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## run: serve on http://127.0.0.1:8080 under gunicorn with the embedded default config
 run: $(STAMP)
-	$(BIN)/gunicorn --config service/gunicorn.conf.py 'service.app:create_app()'
+	NECKCHECK_INSECURE_DEV=1 $(BIN)/gunicorn --config service/gunicorn.conf.py 'service.app:create_app()'
 
 ## test: ruff, mypy, then every test
 test: $(STAMP) lint typecheck unit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -9,8 +10,13 @@ from typing import Any
 from flask import Flask
 
 from service.assess import Assessor
+from service.cds.fhir_client import FhirClient, build_session
 from service.config import Settings
-from service.http import errors, fhir, ops
+from service.http import cds, errors, fhir, ops
+from service.security.jwt_verifier import JwtVerifier, load_trusted_issuers
+from service.storage.feedback import FeedbackStore
+
+log = logging.getLogger("neckcheck")
 
 
 def _version() -> str:
@@ -35,10 +41,37 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         NECKCHECK_VERSION=_version(),
         NECKCHECK_SETTINGS=settings,
     )
-    app.extensions["neckcheck.assessor"] = Assessor.load(
-        settings.rules_file, settings.codes_file, settings.max_entries
+    app.extensions.update(
+        {
+            "neckcheck.assessor": Assessor.load(
+                settings.rules_file, settings.codes_file, settings.max_entries
+            ),
+            "neckcheck.fhir_client": FhirClient(
+                build_session(retries=settings.fhir_retries),
+                connect_timeout=settings.fhir_connect_timeout,
+                read_timeout=settings.fhir_read_timeout,
+                max_pages=settings.fhir_max_pages,
+            ),
+            "neckcheck.jwt": _verifier(settings),
+            "neckcheck.feedback": FeedbackStore.connect(settings.database_url),
+            "neckcheck.clock": lambda: dt.datetime.now(dt.UTC),  # tests replace it to fix asOf
+        }
     )
     errors.register(app)
     app.register_blueprint(fhir.bp)
+    app.register_blueprint(cds.bp)
     app.register_blueprint(ops.bp)
     return app
+
+
+def _verifier(settings: Settings) -> JwtVerifier | None:
+    if settings.insecure_dev:
+        log.warning(
+            "!!! NECKCHECK_INSECURE_DEV=1: CDS Hooks requests are NOT authenticated. "
+            "Development only: never run like this with real patient data. !!!"
+        )
+        return None
+    if settings.trusted_issuers_file is None:
+        log.warning("no NECKCHECK_TRUSTED_ISSUERS_FILE: every CDS Hooks service call will be refused (401)")
+        return None
+    return JwtVerifier(load_trusted_issuers(settings.trusted_issuers_file))

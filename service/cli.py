@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=_evaluate)
     rules = sub.add_parser("rules", help="print the rule table")
     rules.set_defaults(run=_rules)
+    report = sub.add_parser("feedback-report", help="CDS Hooks card acceptance and override rates")
+    report.set_defaults(run=_feedback_report)
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8080")
     serve.add_argument("--workers", type=int, default=2)
@@ -119,6 +121,33 @@ def _condition(condition: Condition, table: RuleTable, top: bool = True) -> str:
         return f"{condition.fact} > {condition.greater_than}"
     text = f" {condition.op.upper()} ".join(_condition(t, table, top=False) for t in condition.terms)
     return text if top else f"({text})"
+
+
+def _feedback_report(args: argparse.Namespace) -> int:
+    """Read from NECKCHECK_DATABASE_URL, the database the service writes feedback to."""
+    from service.config import Settings
+    from service.storage.feedback import FeedbackStore, Rate
+
+    by_rule, by_indicator = FeedbackStore.connect(Settings.from_env().database_url).rates()
+
+    def table(title: str, rates: list[Rate]) -> None:
+        print(
+            f"{title:<34} {'cards':>6} {'accepted':>9} {'overridden':>11} {'accept %':>9} {'override %':>11}"
+        )
+        for r in rates:
+            print(
+                f"{r.key:<34} {r.cards:>6} {r.accepted:>9} {r.overridden:>11} "
+                f"{_percent(r.acceptance):>9} {_percent(r.override):>11}"
+            )
+        print()
+
+    table("rule", by_rule)
+    table("card indicator", by_indicator)
+    return 0
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.0f}%"
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -38,6 +38,20 @@ class Settings:
     rules_file: Path = DEFAULT_TABLE
     codes_file: Path = DEFAULT_CODES
     log_level: str = "INFO"
+    # CDS Hooks
+    insecure_dev: bool = False  # True: no JWT checks at all (development only; logged loudly)
+    trusted_issuers_file: Path | None = None
+    public_url: str | None = None  # e.g. https://cds.example-hospital.org; default: the request's host URL
+    cors_origins: str = ""  # comma-separated origins allowed to call the CDS Hooks endpoints from a browser
+    database_url: str = "sqlite:///neckcheck.db"
+    fhir_connect_timeout: float = 1.0
+    fhir_read_timeout: float = 3.0
+    fhir_retries: int = 1
+    fhir_max_pages: int = 5
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(o.strip() for o in self.cors_origins.split(",") if o.strip())
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
@@ -67,10 +81,17 @@ class Settings:
             raise ConfigError(f"{_env('max_body_bytes')} must be at least 1024, got {self.max_body_bytes}")
         if self.max_entries < 1:
             raise ConfigError(f"{_env('max_entries')} must be at least 1, got {self.max_entries}")
-        for name in ("rules_file", "codes_file"):
+        for name in ("rules_file", "codes_file", "trusted_issuers_file"):
             path = getattr(self, name)
-            if not Path(path).is_file():
+            if path is not None and not Path(path).is_file():
                 raise ConfigError(f"{_env(name)}: no such file: {path}")
+        for name in ("fhir_connect_timeout", "fhir_read_timeout"):
+            if not 0 < getattr(self, name) <= 60:
+                raise ConfigError(f"{_env(name)} must be between 0 and 60 seconds")
+        if not 0 <= self.fhir_retries <= 5 or not 1 <= self.fhir_max_pages <= 100:
+            raise ConfigError(f"{_env('fhir_retries')} must be 0-5 and {_env('fhir_max_pages')} 1-100")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{_env('public_url')} must be an http(s) URL")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"{_env('log_level')} must be DEBUG, INFO, WARNING or ERROR")
 
@@ -80,12 +101,21 @@ def _env(name: str) -> str:
 
 
 def _convert(name: str, raw: Any, kind: Any) -> Any:
+    kind = str(kind).replace(" | None", "")
+    if isinstance(raw, bool | int | float | Path) and kind in ("bool", "int", "float", "Path"):
+        return raw
     text = str(raw)
-    if kind in (int, "int"):
+    if kind == "bool":
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{_env(name)} must be 1 or 0, got {text[:40]!r}")
+    if kind in ("int", "float"):
         try:
-            return int(text)
+            return int(text) if kind == "int" else float(text)
         except ValueError:
-            raise ConfigError(f"{_env(name)} must be an integer, got {text[:40]!r}") from None
-    if kind in (Path, "Path"):
+            raise ConfigError(f"{_env(name)} must be a number, got {text[:40]!r}") from None
+    if kind == "Path":
         return Path(text)
     return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,24 @@ def assessor() -> Assessor:
 
 
 @pytest.fixture()
-def app() -> Flask:
-    return create_app({})
+def make_app(tmp_path: Path) -> Callable[..., Flask]:
+    """An app with its own database under ``tmp_path``; keyword arguments are settings."""
+
+    def build(**settings: Any) -> Flask:
+        return create_app({"database_url": f"sqlite:///{tmp_path / 'neckcheck.db'}", **settings})
+
+    return build
+
+
+@pytest.fixture()
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """pytest-httpserver on loopback only, on a free port."""
+    return ("127.0.0.1", 0)
 
 
 @pytest.fixture()

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from service.errors import MethodNotAllowed, NeckcheckError, NotFound, Problem, TooLarge, Unsupported
+from service.errors import (
+    MethodNotAllowed,
+    NeckcheckError,
+    NotFound,
+    Problem,
+    TooLarge,
+    Unauthorized,
+    Unsupported,
+)
 from service.http.responses import fhir_response
 from service.output.operation_outcome import from_error, operation_outcome
 
@@ -33,6 +41,10 @@ def register(app: Flask) -> None:
 
 
 def _ours(error: NeckcheckError) -> Response:
+    if isinstance(error, Unauthorized):
+        # a bare 401 (CDS Hooks 2.0.1 §Trusting CDS Clients): the reason goes to the log, never the caller
+        log.warning("401 %s %s: %s", request.method, request.path, error)
+        return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
     return fhir_response(from_error(error), error.status)
 
 

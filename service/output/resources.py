@@ -111,8 +111,10 @@ def service_request(
     reasons = references(order.evidence, "Observation")
     if reasons:
         resource["reasonReference"] = reasons
-    support = [*references(intake.responses), {"reference": f"urn:uuid:{ids.risk_assessment}"}]
-    resource["supportingInfo"] = support
+    # the RiskAssessment by its identifier, not its urn:uuid: the reference then holds wherever the
+    # ServiceRequest ends up (a transaction, or a CDS Hooks card's create action posted on its own)
+    risk = {"type": "RiskAssessment", "identifier": identifier(book, "risk-assessment", ids.value)}
+    resource["supportingInfo"] = [*references(intake.responses), risk]
     resource["note"] = [{"text": n} for n in notes]
     return resource
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,8 +98,8 @@ def test_plain_json_content_type_is_accepted(client: FlaskClient) -> None:
     assert got == 200
 
 
-def test_body_over_the_limit_is_413() -> None:
-    client = create_app({"max_body_bytes": 2048}).test_client()
+def test_body_over_the_limit_is_413(make_app: Callable[..., Flask]) -> None:
+    client = make_app(max_body_bytes=2048).test_client()
     big = facts_bundle(weakness=True)
     big["entry"][0]["resource"]["note"] = [{"text": "x" * 4096}]
     got, outcome = post(client, json.dumps(big))
@@ -105,8 +107,8 @@ def test_body_over_the_limit_is_413() -> None:
     assert_outcome(outcome, "too-costly", "size limit")
 
 
-def test_more_entries_than_the_limit_is_413() -> None:
-    client = create_app({"max_entries": 5}).test_client()
+def test_more_entries_than_the_limit_is_413(make_app: Callable[..., Flask]) -> None:
+    client = make_app(max_entries=5).test_client()
     got, outcome = post(
         client, json.dumps(bundle_of(*[observation("weakness", rid=f"w{i}") for i in range(6)]))
     )
@@ -168,11 +170,15 @@ def test_output_transaction_query(client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"NECKCHECK_MAX_ENTRIES": "many"}, "NECKCHECK_MAX_ENTRIES must be an integer"),
+        ({"NECKCHECK_MAX_ENTRIES": "many"}, "NECKCHECK_MAX_ENTRIES must be a number"),
         ({"NECKCHECK_MAX_BODY_BYTES": "10"}, "NECKCHECK_MAX_BODY_BYTES must be at least 1024"),
         ({"NECKCHECK_RULES_FILE": "/nonexistent.json"}, "no such file"),
         ({"NECKCHECK_LOG_LEVEL": "LOUD"}, "NECKCHECK_LOG_LEVEL"),
         ({"NECKCHECK_MAX_ENTRYS": "5"}, "unknown setting"),
+        ({"NECKCHECK_INSECURE_DEV": "maybe"}, "NECKCHECK_INSECURE_DEV must be 1 or 0"),
+        ({"NECKCHECK_PUBLIC_URL": "ftp://x"}, "NECKCHECK_PUBLIC_URL must be an http"),
+        ({"NECKCHECK_DATABASE_URL": "nonsense://x"}, "NECKCHECK_DATABASE_URL: cannot use the database"),
+        ({"NECKCHECK_FHIR_READ_TIMEOUT": "0"}, "NECKCHECK_FHIR_READ_TIMEOUT must be between"),
     ],
 )
 def test_a_bad_setting_stops_the_start_naming_it(settings: dict[str, str], message: str) -> None:
@@ -180,7 +186,8 @@ def test_a_bad_setting_stops_the_start_naming_it(settings: dict[str, str], messa
         create_app(settings)
 
 
-def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NECKCHECK_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
     monkeypatch.setenv("NECKCHECK_MAX_ENTRIES", "2")
     monkeypatch.setenv("NECKCHECK_WORKERS", "4")  # a gunicorn setting: accepted, not the app's
     client = create_app().test_client()

@@ -32,9 +32,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "NECKCHECK_BIND": f"127.0.0.1:{port}", "NECKCHECK_WORKERS": "1"}
+    database = tmp_path_factory.mktemp("live") / "neckcheck.db"
+    env = {
+        **os.environ,
+        "NECKCHECK_BIND": f"127.0.0.1:{port}",
+        "NECKCHECK_WORKERS": "1",
+        "NECKCHECK_INSECURE_DEV": "1",  # as `make run` sets it
+        "NECKCHECK_DATABASE_URL": f"sqlite:///{database}",
+    }
     # the exact command of `make run`
     server = subprocess.Popen(
         [str(GUNICORN), "--config", "service/gunicorn.conf.py", "service.app:create_app()"],
@@ -84,14 +91,26 @@ def test_bad_request_over_real_http_is_an_operation_outcome(base_url: str) -> No
     assert response.json()["resourceType"] == "OperationOutcome"
 
 
-def test_the_readme_curl_example_works_as_written(base_url: str) -> None:
-    if shutil.which("curl") is None:
-        pytest.skip("curl is not installed on this machine; the same request is checked above with requests")
+def readme_curl_examples() -> list[str]:
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"```sh\n(curl .*?)\n```", readme, re.S)
-    assert block, "README has no curl example"
-    command = block.group(1).replace("http://127.0.0.1:8080", base_url)
+    return re.findall(r"```sh\n(curl .*?)\n```", readme, re.S)
+
+
+def test_the_readme_has_both_curl_examples() -> None:
+    assert len(readme_curl_examples()) == 2
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["assess", "cds-hooks"])
+def test_the_readme_curl_examples_work_as_written(base_url: str, index: int) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip(
+            "curl is not installed on this machine; the same requests are checked above with requests"
+        )
+    command = readme_curl_examples()[index].replace("http://127.0.0.1:8080", base_url)
     done = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert summary(out) == EXPECTED["S1-observations.json"]
+    if index == 0:
+        assert summary(out) == EXPECTED["S1-observations.json"]
+    else:
+        assert out["cards"][0]["indicator"] == "critical"

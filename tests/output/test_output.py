@@ -47,7 +47,7 @@ def test_service_requests_are_draft_proposals_citing_their_evidence() -> None:
         ]
         cited = {r["reference"] for r in sr["reasonReference"]}
         assert cited <= {b["reference"] for b in ra["basis"]}
-        assert {"reference": f"urn:uuid:{ra['id']}"} in sr["supportingInfo"]
+        assert {"type": "RiskAssessment", "identifier": ra["identifier"][0]} in sr["supportingInfo"]
 
 
 def test_mri_is_one_order_naming_ct_as_the_alternative() -> None:

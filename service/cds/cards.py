@@ -1,0 +1,135 @@
+"""Decision → CDS Hooks cards (CDS Hooks 2.0.1 §CDS Service Response). An adapter only: no rule lives here.
+
+One card per evaluation, so a clinician sees one answer, not one per rule. Its indicator follows the risk
+(high → critical, moderate → warning, low with a fired rule → info); a preliminary result is at least a
+warning that names what to ask; a final result where nothing fired gives no card (alert fatigue).
+Suggestions create the very ServiceRequests ``$assess`` returns, one suggestion per order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.assess import Assessment
+from service.codebook import CodeBook
+from service.output.identifiers import stable_uuid
+from service.output.rationale import data_required
+from service.rules.table import SCHEMAS_DIR, RuleTable
+
+INDICATOR = {"high": "critical", "moderate": "warning", "low": "info", "negligible": "info"}
+RANK = ("info", "warning", "critical")
+OVERRIDE_REASONS = SCHEMAS_DIR / "cds-hooks" / "override-reasons.json"
+SUMMARY_MAX = 140  # CDS Hooks 2.0.1 §Card Attributes: summary "<140-character"
+
+
+@dataclass(frozen=True)
+class CardContext:
+    """What the card needs besides the assessment: where the rule documentation is published."""
+
+    plan_definition_url: str
+    drafted: frozenset[str] = frozenset()  # order keys already among the draft orders (order-sign)
+    spine_instead_of_brain: bool = False
+
+
+def override_reasons(path: Path = OVERRIDE_REASONS) -> list[dict[str, str]]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return [{"system": raw["system"], "code": c["code"], "display": c["display"]} for c in raw["codes"]]
+
+
+def card_for(
+    assessment: Assessment, table: RuleTable, book: CodeBook, ctx: CardContext
+) -> dict[str, Any] | None:
+    decision = assessment.decision
+    if decision.final and not decision.fired and not ctx.spine_instead_of_brain:
+        return None
+    indicator = INDICATOR[decision.risk] if decision.fired else "info"
+    if not decision.final:
+        indicator = max(indicator, "warning", key=RANK.index)
+    if ctx.spine_instead_of_brain:
+        indicator = max(indicator, "warning", key=RANK.index)
+    digest = assessment.bundle["entry"][0]["resource"]["identifier"][0]["value"]
+    requests = [
+        e["resource"] for e in assessment.bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"
+    ]
+    suggestions = [_suggestion(sr, digest) for sr in requests if _order_key(sr) not in ctx.drafted]
+    card: dict[str, Any] = {
+        "uuid": stable_uuid(digest, f"card/{sorted(ctx.drafted)}/{ctx.spine_instead_of_brain}"),
+        "summary": _summary(assessment, table, ctx)[:SUMMARY_MAX],
+        "indicator": indicator,
+        "detail": _detail(assessment, table, ctx),
+        "source": {
+            "label": f"neckcheck {table.id} {table.version}",
+            "url": ctx.plan_definition_url,
+            "topic": book.fact_codings("facial-numbness")[0],
+        },
+        "overrideReasons": override_reasons(),
+        "links": [
+            {"label": "Rule set (FHIR PlanDefinition)", "url": ctx.plan_definition_url, "type": "absolute"}
+        ],
+    }
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = "any"
+    return card
+
+
+def _order_key(service_request: dict[str, Any]) -> str:
+    local = [c["code"] for c in service_request["code"]["coding"] if "neckcheck" in c["system"]]
+    return str(local[0])
+
+
+def _suggestion(service_request: dict[str, Any], digest: str) -> dict[str, Any]:
+    title = service_request["code"]["text"]
+    return {
+        "label": f"Propose: {title} ({service_request['priority']})",
+        "uuid": stable_uuid(digest, f"suggestion/{_order_key(service_request)}"),
+        "actions": [
+            {"type": "create", "description": f"Draft proposal: {title}", "resource": service_request}
+        ],
+    }
+
+
+def _summary(assessment: Assessment, table: RuleTable, ctx: CardContext) -> str:
+    decision = assessment.decision
+    if decision.fired:
+        top = decision.fired[0].rule  # rules are ordered most serious first in the table
+        text = f"{decision.risk.capitalize()} risk: {top.outcome}"
+    else:
+        text = f"{decision.risk.capitalize()} risk so far"
+    if not decision.final:
+        labels = ", ".join(table.facts[f].label for f in decision.ask_about) or "the questionnaire"
+        text = f"Preliminary ({text.lower()}): ask about {labels}"
+    if ctx.spine_instead_of_brain:
+        text = "Brain imaging, not cervical spine only: " + text
+    return text
+
+
+def _detail(assessment: Assessment, table: RuleTable, ctx: CardContext) -> str:
+    decision, intake = assessment.decision, assessment.intake
+    ra = assessment.bundle["entry"][0]["resource"]
+    lines = [
+        f"**{table.title}** (rule set {table.id} {table.version}, evaluated {ra['occurrenceDateTime']})",
+        "",
+    ]
+    if ctx.spine_instead_of_brain:
+        lines += [
+            "**The draft orders image the cervical spine only, but the rules call for imaging of the brain** "
+            "(MRI, or CT where MRI is not possible).",
+            "",
+        ]
+    for prediction in ra["prediction"]:
+        lines.append(f"- {prediction['rationale']}")
+    if not decision.final:
+        lines += ["", f"**{data_required(decision, intake, table)}**"]
+    if intake.conflicts:
+        lines += ["", *[f"- {c}" for c in intake.conflicts]]
+    if ctx.drafted:
+        lines += ["", "Already among the draft orders: " + ", ".join(sorted(ctx.drafted)) + "."]
+    lines += [
+        "",
+        "The service proposes; a clinician decides. Orders are draft proposals, never active orders.",
+    ]
+    return "\n".join(lines)

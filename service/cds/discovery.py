@@ -1,0 +1,71 @@
+"""The CDS Hooks discovery document (CDS Hooks 2.0.1 §Discovery), built from the codes and rule table.
+
+The Observation prefetch asks for exactly the codes intake reads, so the EHR sends nothing the engine
+would ignore and misses nothing it would use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.codebook import CodeBook
+from service.rules.table import RuleTable
+
+PATIENT_VIEW = "neckcheck-patient-view"
+ORDER_SIGN = "neckcheck-order-sign"
+HOOKS = {PATIENT_VIEW: "patient-view", ORDER_SIGN: "order-sign"}
+
+# prefetch keys; the same keys name what the FHIR-server fallback fetches
+PATIENT, OBSERVATIONS, RESPONSES = "patient", "observations", "questionnaireResponses"
+
+
+def observation_codes(book: CodeBook) -> list[str]:
+    """Every system|code token intake accepts as an Observation code (facts, and LOINC Symptom)."""
+    tokens = [f"{c['system']}|{c['code']}" for fact in book.raw["facts"].values() for c in fact["codings"]]
+    symptom = book.raw["symptom"]
+    tokens.append(f"{symptom['system']}|{symptom['code']}")
+    return list(dict.fromkeys(tokens))
+
+
+def prefetch_templates(book: CodeBook) -> dict[str, str]:
+    questionnaire = book.canonical("Questionnaire", book.raw["questionnaire"]["id"])
+    return {
+        PATIENT: "Patient/{{context.patientId}}",
+        OBSERVATIONS: "Observation?patient={{context.patientId}}&code=" + ",".join(observation_codes(book)),
+        RESPONSES: f"QuestionnaireResponse?patient={{{{context.patientId}}}}&questionnaire={questionnaire}",
+    }
+
+
+def discovery(table: RuleTable, book: CodeBook) -> dict[str, Any]:
+    prefetch = prefetch_templates(book)
+    usage = (
+        "Send the prefetch, or a fhirServer with fhirAuthorization allowing Patient, Observation and "
+        "QuestionnaireResponse read; without either the service answers 412. Requests need a JWT signed by "
+        "a trusted issuer (CDS Hooks security)."
+    )
+    return {
+        "services": [
+            {
+                "hook": "patient-view",
+                "id": PATIENT_VIEW,
+                "title": "Facial numbness with neck pain: when to escalate",
+                "description": (
+                    f"Runs rule set {table.id} {table.version} on the patient's symptom Observations and "
+                    "neckcheck questionnaire answers; shows a card when a rule fires or data is missing."
+                ),
+                "usageRequirements": usage,
+                "prefetch": prefetch,
+            },
+            {
+                "hook": "order-sign",
+                "id": ORDER_SIGN,
+                "title": "Facial numbness with neck pain: check the orders being signed",
+                "description": (
+                    "Proposes the orders the escalation rules call for that are not among the draft orders, "
+                    "and says when cervical spine imaging is drafted where the rules call for brain imaging."
+                ),
+                "usageRequirements": usage,
+                "prefetch": prefetch,
+            },
+        ]
+    }

@@ -1,0 +1,103 @@
+"""One CDS Hooks call, end to end: validate, gather data, assess with the same engine as $assess, card.
+
+Kept free of Flask so the whole path can be driven from a test or a benchmark without HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from service.assess import Assessment, Assessor
+from service.cds.cards import CardContext, card_for
+from service.cds.discovery import HOOKS, ORDER_SIGN, prefetch_templates
+from service.cds.draft_orders import drafted_orders
+from service.cds.fhir_client import FhirClient
+from service.cds.prefetch import gather
+from service.errors import InvalidInput, NotFound, Problem, Unprocessable
+from service.rules.table import SCHEMAS_DIR
+
+SCHEMAS = SCHEMAS_DIR / "cds-hooks"
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def check(payload: Any, schema: str) -> dict[str, Any]:
+    """Validate against a schema of schemas/cds-hooks; every violation is named in the 400."""
+    errors = sorted(validator(schema).iter_errors(payload), key=lambda e: list(e.absolute_path))
+    if errors:
+        problems = [
+            Problem(
+                f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:200]}",
+                "/".join(map(str, e.absolute_path)) or None,
+            )
+            for e in errors[:20]
+        ]
+        raise InvalidInput("malformed CDS Hooks request", problems=problems)
+    result: dict[str, Any] = payload
+    return result
+
+
+@dataclass(frozen=True)
+class HookResult:
+    response: dict[str, Any]
+    assessment: Assessment | None
+    fetched: tuple[str, ...]
+    failures: tuple[str, ...]
+
+
+def run_hook(
+    service_id: str,
+    payload: Any,
+    assessor: Assessor,
+    client: FhirClient,
+    plan_definition_url: str,
+    now: dt.datetime | None = None,
+) -> HookResult:
+    if service_id not in HOOKS:
+        raise NotFound(f"no CDS service {service_id[:64]!r}; see GET /cds-services")
+    request = check(payload, "hook-request.schema.json")
+    if request["hook"] != HOOKS[service_id]:
+        raise InvalidInput(
+            f"service {service_id} answers hook {HOOKS[service_id]!r}, not {request['hook'][:40]!r}"
+        )
+    gathered = gather(request, prefetch_templates(assessor.book), client)
+    patient_id = request["context"]["patientId"]
+    facts = [
+        r for r in gathered.resources if r.get("resourceType") in ("Observation", "QuestionnaireResponse")
+    ]
+    if not facts:
+        return HookResult({"cards": []}, None, gathered.fetched, gathered.failures)
+    when = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in gathered.resources],
+    }
+    try:
+        assessment = assessor.run(bundle, as_of=when)
+    except Unprocessable as error:
+        if any("no entry gives any neckcheck fact" in p.message for p in error.problems):
+            return HookResult({"cards": []}, None, gathered.fetched, gathered.failures)
+        raise
+    subject = assessment.intake.subject.get("reference")
+    if subject != f"Patient/{patient_id}":
+        raise Unprocessable("the data is about another patient than context.patientId", "context.patientId")
+    ctx = CardContext(plan_definition_url)
+    if service_id == ORDER_SIGN:
+        drafted = drafted_orders(request["context"].get("draftOrders"), assessor.book)
+        proposes_brain = any(o.key == "mri-brain" for o in assessment.decision.orders)
+        spine_only = drafted.cervical_spine_imaging and proposes_brain and "mri-brain" not in drafted.orders
+        ctx = CardContext(plan_definition_url, drafted.orders, spine_only)
+    card = card_for(assessment, assessor.table, assessor.book, ctx)
+    return HookResult({"cards": [card] if card else []}, assessment, gathered.fetched, gathered.failures)

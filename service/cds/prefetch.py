@@ -1,0 +1,107 @@
+"""Gather the data of one hook call: prefetch first, the EHR's FHIR server for what is missing.
+
+CDS Hooks 2.0.1 §Prefetch: a key present with ``null`` means the EHR has no such data; a key absent means
+the EHR did not prefetch it. A value that is not the FHIR resource the template asks for (an HTML error
+page, a wrong resourceType) counts as absent. What is still missing after the fallback is a 412.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from service.cds.discovery import OBSERVATIONS, PATIENT, RESPONSES
+from service.cds.fhir_client import FhirClient, FhirServerError
+from service.errors import PrefetchUnavailable, Problem
+
+EXPECTED_TYPE = {PATIENT: "Patient", OBSERVATIONS: "Bundle", RESPONSES: "Bundle"}
+NEEDED = (OBSERVATIONS, RESPONSES)  # the engine's input; the Patient is context only
+
+
+@dataclass(frozen=True)
+class Gathered:
+    resources: list[dict[str, Any]]
+    fetched: tuple[str, ...]  # keys that came from the FHIR server
+    failures: tuple[str, ...]  # fallback fetches that failed (for metrics and logs; never patient data)
+
+
+def gather(request: dict[str, Any], templates: dict[str, str], client: FhirClient) -> Gathered:
+    """Every resource for the request's patient; ``PrefetchUnavailable`` when needed data is missing."""
+    patient_id = request["context"]["patientId"]
+    prefetch = request.get("prefetch") or {}
+    server = request.get("fhirServer")
+    token = (request.get("fhirAuthorization") or {}).get("access_token")
+    resources: list[dict[str, Any]] = []
+    fetched: list[str] = []
+    failures: list[str] = []
+    missing: list[Problem] = []
+    for key, template in templates.items():
+        if key in prefetch and prefetch[key] is None:
+            continue  # the EHR says: no such data
+        value = prefetch.get(key)
+        if isinstance(value, dict) and _is_expected(key, value):
+            resources += _resources_of(key, value, server, token, client)
+            continue
+        if not server:
+            if key in NEEDED:
+                missing.append(
+                    Problem(
+                        f"prefetch {key!r} is missing or not a FHIR {EXPECTED_TYPE[key]}, "
+                        "and the request has no fhirServer to fetch it from",
+                        key,
+                    )
+                )
+            continue
+        path = template.replace("{{context.patientId}}", patient_id)
+        try:
+            resources += (
+                [client.read(server, path, token)] if key == PATIENT else client.search(server, path, token)
+            )
+            fetched.append(key)
+        except FhirServerError as error:
+            failures.append(key)
+            if key in NEEDED:
+                missing.append(Problem(f"prefetch {key!r} is missing and fetching it failed: {error}", key))
+    if missing:
+        raise PrefetchUnavailable("needed data is missing", problems=missing)
+    return Gathered(resources, tuple(fetched), tuple(failures))
+
+
+def _is_expected(key: str, value: Any) -> bool:
+    return isinstance(value, dict) and value.get("resourceType") == EXPECTED_TYPE[key]
+
+
+def _resources_of(
+    key: str, value: dict[str, Any], server: str | None, token: str | None, client: FhirClient
+) -> list[dict[str, Any]]:
+    if key == PATIENT:
+        return [value]
+    found = [
+        e["resource"]
+        for e in value.get("entry") or []
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and (e.get("search") or {}).get("mode", "match") == "match"
+    ]
+    following = next(
+        (
+            link.get("url")
+            for link in value.get("link") or []
+            if isinstance(link, dict) and link.get("relation") == "next"
+        ),
+        None,
+    )
+    base = (server or "").rstrip("/") + "/"
+    if following and server and following.startswith(base):
+        # a paged prefetch (CDS Hooks 3.0 ballot §Prefetch): fetch the remaining pages from the server
+        try:
+            found += client.search(server, following[len(base) :], token)
+        except FhirServerError as error:
+            raise PrefetchUnavailable(
+                f"prefetch {key!r} is paged and its next page failed: {error}", key
+            ) from error
+    elif following:
+        raise PrefetchUnavailable(
+            f"prefetch {key!r} is paged but its next page is not on the fhirServer", key
+        )
+    return found

@@ -1,0 +1,102 @@
+"""The CDS Hooks surface (CDS Hooks 2.0.1): discovery, the two services, feedback.
+
+A thin shell: security and CORS here, everything else in ``service.cds``. Discovery is public; calls to a
+service and feedback need a bearer JWT from a trusted issuer unless NECKCHECK_INSECURE_DEV=1.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from service.cds.discovery import HOOKS, discovery
+from service.cds.hook import check, run_hook
+from service.config import Settings
+from service.errors import NotFound, Unauthorized, Unsupported
+from service.intake.json_body import parse_json
+
+bp = Blueprint("cds", __name__, url_prefix="/cds-services")
+log = logging.getLogger("neckcheck.cds")
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.config["NECKCHECK_SETTINGS"]
+    return settings
+
+
+def _public_base() -> str:
+    return (_settings().public_url or request.host_url).rstrip("/")
+
+
+@bp.before_request
+def authenticate() -> None:
+    """CDS Hooks 2.0.1 §Trusting CDS Clients: a JWT whose aud is this service's endpoint URL."""
+    if request.method in ("GET", "OPTIONS") or _settings().insecure_dev:
+        g.caller = "dev" if _settings().insecure_dev else None
+        return
+    service_id = (request.view_args or {}).get("service_id", "")
+    verifier = current_app.extensions["neckcheck.jwt"]
+    if verifier is None:
+        raise Unauthorized("no trusted issuers are configured (NECKCHECK_TRUSTED_ISSUERS_FILE)")
+    claims = verifier.verify(
+        request.headers.get("Authorization"), f"{_public_base()}/cds-services/{service_id}"
+    )
+    g.caller = f"{claims.get('iss')}|{claims.get('sub', '')}"
+
+
+@bp.after_request
+def cors(response: Response) -> Response:
+    origin = request.headers.get("Origin")
+    if origin and origin in _settings().allowed_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+@bp.get("")
+def list_services() -> Response:
+    a = current_app.extensions["neckcheck.assessor"]
+    return jsonify(discovery(a.table, a.book))
+
+
+def _json_body() -> Any:
+    if (request.mimetype or "").lower() != "application/json":
+        raise Unsupported(
+            f"Content-Type {str(request.content_type)[:60]!r} is not supported; send application/json"
+        )
+    return parse_json(request.get_data(cache=False))
+
+
+@bp.post("/<service_id>")
+def call_service(service_id: str) -> Response:
+    if service_id not in HOOKS:
+        raise NotFound(f"no CDS service {service_id[:64]!r}; see GET /cds-services")
+    payload = _json_body()
+    plan = f"{_public_base()}/fhir/PlanDefinition/neckcheck-escalation"
+    ext = current_app.extensions
+    result = run_hook(
+        service_id,
+        payload,
+        ext["neckcheck.assessor"],
+        ext["neckcheck.fhir_client"],
+        plan,
+        ext["neckcheck.clock"](),
+    )
+    store = ext["neckcheck.feedback"]
+    for card in result.response["cards"]:
+        rules = [r.rule.id for r in result.assessment.decision.fired] if result.assessment else []
+        store.record_card(card["uuid"], service_id, card["indicator"], rules)
+    return jsonify(result.response)
+
+
+@bp.post("/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    if service_id not in HOOKS:
+        raise NotFound(f"no CDS service {service_id[:64]!r}; see GET /cds-services")
+    payload = check(_json_body(), "feedback.schema.json")
+    current_app.extensions["neckcheck.feedback"].record_feedback(service_id, payload["feedback"])
+    return jsonify({})

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core over SQLite (default) or any SQLAlchemy URL (PostgreSQL in a cluster)."""

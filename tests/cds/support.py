@@ -1,0 +1,49 @@
+"""Hook requests built from the CDS Hooks spec's own example, carrying a scenario's data as prefetch."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.scenarios import SCENARIOS
+
+CDS_FIXTURES = Path(__file__).parents[1] / "fixtures" / "cds-hooks"
+SPEC_REQUEST = json.loads((CDS_FIXTURES / "hook-request-patient-view.json").read_text())
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
+    }
+
+
+def scenario_resources(name: str) -> tuple[str, list[dict[str, Any]]]:
+    """(patient id, resources) of a scenario input Bundle."""
+    bundle = json.loads((SCENARIOS / name).read_text())
+    resources = [e["resource"] for e in bundle["entry"]]
+    return resources[0]["subject"]["reference"].split("/")[1], resources
+
+
+def hook_request(
+    name: str, hook: str = "patient-view", prefetch: bool = True, **context: Any
+) -> dict[str, Any]:
+    """The spec's example request, for the scenario's patient, with the scenario's data as prefetch."""
+    request = copy.deepcopy(SPEC_REQUEST)
+    request["hook"] = hook
+    patient_id, resources = scenario_resources(name)
+    request["context"] = {**request["context"], "patientId": patient_id, **context}
+    del request["prefetch"]
+    if prefetch:
+        observations = [r for r in resources if r["resourceType"] == "Observation"]
+        responses = [r for r in resources if r["resourceType"] == "QuestionnaireResponse"]
+        request["prefetch"] = {
+            "patient": {"resourceType": "Patient", "id": patient_id},
+            "observations": searchset(observations) if observations else None,
+            "questionnaireResponses": searchset(responses) if responses else None,
+        }
+    return request

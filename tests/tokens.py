@@ -1,0 +1,51 @@
+"""An EHR's signing key and the trusted-issuers file that names it, for tests of the JWT-protected routes."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+ISS = "https://ehr.example.org"
+KID = "test-key-1"
+
+
+@dataclass
+class Ehr:
+    """Signs CDS Hooks JWTs the way an EHR does (CDS Hooks 2.0.1 §Trusting CDS Clients)."""
+
+    key: ec.EllipticCurvePrivateKey
+    issuers_file: Path
+
+    def token(self, audience: str, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {
+            "iss": ISS,
+            "sub": "ehr-client",
+            "aud": audience,
+            "exp": now + 300,
+            "iat": now,
+            "jti": str(uuid.uuid4()),
+            **claims,
+        }
+        return jwt.encode(payload, self.key, algorithm="ES384", headers={"kid": KID})
+
+    def headers(self, audience: str, **claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(audience, **claims)}"}
+
+
+def make_ehr(folder: Path) -> Ehr:
+    key = ec.generate_private_key(ec.SECP384R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    (folder / "ehr-jwks.json").write_text(
+        json.dumps({"keys": [{**jwk, "kid": KID, "alg": "ES384", "use": "sig"}]})
+    )
+    issuers = folder / "trusted-issuers.json"
+    issuers.write_text(json.dumps({"issuers": [{"iss": ISS, "jwksFile": "ehr-jwks.json"}]}))
+    return Ehr(key, issuers)
