@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit golden clean
+.PHONY: run test lint typecheck unit deploy-check bench golden clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	NECKCHECK_INSECURE_DEV=1 $(BIN)/gunicorn --config service/gunicorn.conf.py 'service.app:create_app()'
 
-## test: ruff, mypy, then every test
-test: $(STAMP) lint typecheck unit
+## test: ruff, mypy, the deployment checks, then every test
+test: $(STAMP) lint typecheck deploy-check unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests
@@ -28,6 +28,15 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+## deploy-check: Dockerfile (hadolint), Kubernetes manifests and compose file, validated offline
+deploy-check: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" sh deploy/check.sh
+
+## bench: benchmarks (a few minutes; never part of make test) -> benchmarks/results.json, results.png
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/run.py
 
 ## golden: rewrite the golden output files after a deliberate change (review the diff!)
 golden: $(STAMP)
