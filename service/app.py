@@ -67,11 +67,13 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
 def _verifier(settings: Settings) -> JwtVerifier | None:
     if settings.insecure_dev:
         log.warning(
-            "!!! NECKCHECK_INSECURE_DEV=1: CDS Hooks requests are NOT authenticated. "
+            "!!! NECKCHECK_INSECURE_DEV=1: $assess and CDS Hooks requests are NOT authenticated. "
             "Development only: never run like this with real patient data. !!!"
         )
         return None
     if settings.trusted_issuers_file is None:
-        log.warning("no NECKCHECK_TRUSTED_ISSUERS_FILE: every CDS Hooks service call will be refused (401)")
+        log.warning(
+            "no NECKCHECK_TRUSTED_ISSUERS_FILE: every $assess and CDS Hooks call will be refused (401)"
+        )
         return None
     return JwtVerifier(load_trusted_issuers(settings.trusted_issuers_file))

@@ -43,6 +43,8 @@ class Settings:
     trusted_issuers_file: Path | None = None
     public_url: str | None = None  # e.g. https://cds.example-hospital.org; default: the request's host URL
     cors_origins: str = ""  # comma-separated origins allowed to call the CDS Hooks endpoints from a browser
+    fhir_audience: str | None = None  # JWT aud for $assess; default: <public URL>/fhir
+    required_scopes: str = ""  # space-separated scopes a $assess token must carry (none by default)
     database_url: str = "sqlite:///neckcheck.db"
     fhir_connect_timeout: float = 1.0
     fhir_read_timeout: float = 3.0

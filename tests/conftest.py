@@ -25,10 +25,15 @@ def assessor() -> Assessor:
 
 @pytest.fixture()
 def make_app(tmp_path: Path) -> Callable[..., Flask]:
-    """An app with its own database under ``tmp_path``; keyword arguments are settings."""
+    """An app with its own database under ``tmp_path``; keyword arguments are settings.
+
+    Tests of the engine run with NECKCHECK_INSECURE_DEV (no tokens); the security tests say
+    ``insecure_dev=False`` to get the production default.
+    """
 
     def build(**settings: Any) -> Flask:
-        return create_app({"database_url": f"sqlite:///{tmp_path / 'neckcheck.db'}", **settings})
+        base = {"database_url": f"sqlite:///{tmp_path / 'neckcheck.db'}", "insecure_dev": True}
+        return create_app({**base, **settings})
 
     return build
 

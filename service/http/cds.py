@@ -9,47 +9,31 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from service.cds.discovery import HOOKS, discovery
 from service.cds.hook import check, run_hook
-from service.config import Settings
-from service.errors import NotFound, Unauthorized, Unsupported
+from service.errors import NotFound, Unsupported
+from service.http.auth import public_base, require_token, settings
 from service.intake.json_body import parse_json
 
 bp = Blueprint("cds", __name__, url_prefix="/cds-services")
 log = logging.getLogger("neckcheck.cds")
 
 
-def _settings() -> Settings:
-    settings: Settings = current_app.config["NECKCHECK_SETTINGS"]
-    return settings
-
-
-def _public_base() -> str:
-    return (_settings().public_url or request.host_url).rstrip("/")
-
-
 @bp.before_request
 def authenticate() -> None:
     """CDS Hooks 2.0.1 §Trusting CDS Clients: a JWT whose aud is this service's endpoint URL."""
-    if request.method in ("GET", "OPTIONS") or _settings().insecure_dev:
-        g.caller = "dev" if _settings().insecure_dev else None
-        return
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return  # discovery is public; a CORS preflight carries no token
     service_id = (request.view_args or {}).get("service_id", "")
-    verifier = current_app.extensions["neckcheck.jwt"]
-    if verifier is None:
-        raise Unauthorized("no trusted issuers are configured (NECKCHECK_TRUSTED_ISSUERS_FILE)")
-    claims = verifier.verify(
-        request.headers.get("Authorization"), f"{_public_base()}/cds-services/{service_id}"
-    )
-    g.caller = f"{claims.get('iss')}|{claims.get('sub', '')}"
+    require_token(f"{public_base()}/cds-services/{service_id}")
 
 
 @bp.after_request
 def cors(response: Response) -> Response:
     origin = request.headers.get("Origin")
-    if origin and origin in _settings().allowed_origins:
+    if origin and origin in settings().allowed_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
@@ -76,7 +60,7 @@ def call_service(service_id: str) -> Response:
     if service_id not in HOOKS:
         raise NotFound(f"no CDS service {service_id[:64]!r}; see GET /cds-services")
     payload = _json_body()
-    plan = f"{_public_base()}/fhir/PlanDefinition/neckcheck-escalation"
+    plan = f"{public_base()}/fhir/PlanDefinition/neckcheck-escalation"
     ext = current_app.extensions
     result = run_hook(
         service_id,

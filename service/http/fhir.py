@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, request
 
 from service.assess import Assessor
 from service.errors import NotFound, Unsupported
+from service.http.auth import public_base, require_token, settings
 from service.http.responses import fhir_response
 from service.intake.json_body import parse_json
 from service.output.artefacts import (
@@ -27,6 +28,8 @@ def _assessor() -> Assessor:
 
 @bp.post("/$assess")
 def assess() -> Response:
+    audience = settings().fhir_audience or f"{public_base()}/fhir"
+    require_token(audience, frozenset(settings().required_scopes.split()))
     mimetype = (request.mimetype or "").lower()
     if mimetype not in ACCEPTED_TYPES:
         shown = request.content_type or "none"

@@ -26,7 +26,7 @@ def ehr(tmp_path: Path) -> Ehr:
 @pytest.fixture()
 def secured(make_app: Callable[..., Flask], ehr: Ehr) -> FlaskClient:
     return make_app(
-        trusted_issuers_file=ehr.issuers_file, cors_origins="https://ehr.example.org"
+        insecure_dev=False, trusted_issuers_file=ehr.issuers_file, cors_origins="https://ehr.example.org"
     ).test_client()
 
 
@@ -39,12 +39,12 @@ def post(
 
 
 def test_by_default_a_call_without_a_token_is_a_bare_401(make_app: Callable[..., Flask]) -> None:
-    status, body = post(make_app().test_client())
+    status, body = post(make_app(insecure_dev=False).test_client())
     assert (status, body) == (401, b"")
 
 
 def test_discovery_needs_no_token(make_app: Callable[..., Flask]) -> None:
-    assert make_app().test_client().get("/cds-services").status_code == 200
+    assert make_app(insecure_dev=False).test_client().get("/cds-services").status_code == 200
 
 
 def test_a_valid_token_for_this_endpoint_is_served(secured: FlaskClient, ehr: Ehr) -> None:
@@ -80,7 +80,7 @@ def test_feedback_needs_a_token_too(secured: FlaskClient, ehr: Ehr) -> None:
 
 def test_the_public_url_setting_is_the_audience(make_app: Callable[..., Flask], ehr: Ehr) -> None:
     client = make_app(
-        trusted_issuers_file=ehr.issuers_file, public_url="https://cds.hospital.example"
+        insecure_dev=False, trusted_issuers_file=ehr.issuers_file, public_url="https://cds.hospital.example"
     ).test_client()
     assert post(client, ehr.headers(AUDIENCE))[0] == 401
     assert (

@@ -190,6 +190,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("NECKCHECK_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
     monkeypatch.setenv("NECKCHECK_MAX_ENTRIES", "2")
     monkeypatch.setenv("NECKCHECK_WORKERS", "4")  # a gunicorn setting: accepted, not the app's
+    monkeypatch.setenv("NECKCHECK_INSECURE_DEV", "1")
     client = create_app().test_client()
     got, _ = post(client, json.dumps(bundle_of(*[observation("weakness", rid=f"w{i}") for i in range(3)])))
     assert got == 413
