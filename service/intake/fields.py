@@ -123,8 +123,13 @@ def opt_bool(parent: JSON, key: str, loc: str) -> bool | None:
     return value
 
 
+INT32 = (-(2**31), 2**31 - 1)  # FHIR R4 integer: a signed 32-bit value (§2.24.0.1)
+
+
 def opt_int(parent: JSON, key: str, loc: str) -> int | None:
     value: int | None = opt(parent, key, int, loc)
+    if value is not None and not INT32[0] <= value <= INT32[1]:
+        raise InvalidInput(f"{loc}.{key} is outside the FHIR integer range", f"{loc}.{key}")
     return value
 
 

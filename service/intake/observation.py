@@ -13,6 +13,7 @@ import math
 from service.codebook import CodeBook
 from service.errors import InvalidInput, Unprocessable
 from service.intake.fields import (
+    INT32,
     JSON,
     codings,
     obj,
@@ -133,8 +134,7 @@ def _side(concept: JSON | None, loc: str, book: CodeBook) -> str | None:
 def duration_days(holder: JSON, loc: str, book: CodeBook) -> int | None:
     """Whole days, rounded down: ``valueQuantity`` in a UCUM unit of codes.json, or ``valueInteger`` days."""
     if "valueInteger" in holder:
-        days = opt_int(holder, "valueInteger", loc)
-        return _non_negative(days, f"{loc}.valueInteger")
+        return _non_negative(opt_int(holder, "valueInteger", loc), f"{loc}.valueInteger")
     quantity = opt_obj(holder, "valueQuantity", loc)
     if quantity is None:
         return None
@@ -143,7 +143,15 @@ def duration_days(holder: JSON, loc: str, book: CodeBook) -> int | None:
     factor = book.days_per_unit(opt_str(quantity, "system", where), opt_str(quantity, "code", where))
     if number is None or factor is None:
         return None
-    return _non_negative(math.floor(number * factor + 1e-9), where)
+    try:
+        days = float(number * factor)
+    except OverflowError:
+        days = math.inf
+    if not math.isfinite(days) or abs(days) > INT32[1]:
+        raise Unprocessable(
+            f"{where}: {number!r} {opt_str(quantity, 'code', where)} is not a plausible duration", where
+        )
+    return _non_negative(math.floor(days + 1e-9), where)
 
 
 def _non_negative(days: int | None, loc: str) -> int | None:
