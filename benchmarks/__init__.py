@@ -1,0 +1,1 @@
+"""neckcheck benchmarks: `make bench` runs benchmarks/run.py (see benchmarks/README.md)."""

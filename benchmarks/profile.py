@@ -1,0 +1,64 @@
+"""cProfile of ``Assessor.run`` on the generated 1,000-Observation Bundle: the top 25 by cumulative time.
+
+    .venv/bin/python benchmarks/profile.py [--sort tottime] [--top 25] [--repeat 20] [--bytes]
+
+``--bytes`` profiles the HTTP path's work instead (parse_json + run + fhir_bytes). Not part of `make bench`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# this file is named profile.py: take benchmarks/ off sys.path before the stdlib's cProfile imports
+# its ``profile`` module, or it would import this script instead
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parent))
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import json  # noqa: E402
+import pstats  # noqa: E402
+
+from benchmarks.bundles import observations_bundle  # noqa: E402
+from service.assess import Assessor  # noqa: E402
+from service.http.responses import fhir_bytes  # noqa: E402
+from service.intake.json_body import parse_json  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sort", default="cumulative", help="pstats sort key (cumulative, tottime, ...)")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--repeat", type=int, default=20, help="assessments profiled (after 3 warm-ups)")
+    parser.add_argument("--bytes", action="store_true", help="profile parse_json + run + fhir_bytes")
+    args = parser.parse_args()
+    data = json.dumps(observations_bundle(1000), indent=1).encode("utf-8")
+    assessor = Assessor.load()
+    parsed = parse_json(data)
+
+    def once() -> None:
+        if args.bytes:
+            fhir_bytes(assessor.run(parse_json(data)).bundle)
+        else:
+            assessor.run(parsed)
+
+    for _ in range(3):
+        once()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(args.repeat):
+        once()
+    profiler.disable()
+    what = "parse_json + Assessor.run + fhir_bytes" if args.bytes else "Assessor.run(parsed)"
+    print(
+        f"cProfile: {args.repeat} x {what}, 1,000-Observation Bundle ({len(data)} bytes); "
+        f"top {args.top} by {args.sort}"
+    )
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.strip_dirs().sort_stats(args.sort).print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
