@@ -1,11 +1,20 @@
 # syntax=docker/dockerfile:1
-# neckcheck: FHIR R4 clinical decision support service.
+# neckcheck: FHIR R4 + CDS Hooks clinical decision support service.
 #   docker build -t neckcheck .
-#   docker run --rm -p 8080:8080 neckcheck
-# Settings are NECKCHECK_* environment variables (see service/config.py and service/gunicorn.conf.py).
+#   docker run --rm --read-only --tmpfs /tmp -p 8080:8080 neckcheck
+# Settings are NECKCHECK_* environment variables (README "Configuration", service/config.py and
+# service/gunicorn.conf.py). Kubernetes manifests and a compose file for a local trial: deploy/.
+#
+# Runs with a read-only root filesystem. Writable: /tmp (mount a tmpfs / emptyDir; gunicorn heartbeats,
+# Prometheus multiprocess files) and the VOLUME /var/lib/neckcheck: the audit spool (records kept while
+# the database is down) and the default SQLite database - for a single container only. With several
+# replicas (Kubernetes) NECKCHECK_DATABASE_URL must be PostgreSQL (deploy/kubernetes requires it).
+#
+# Base image: pinned to a patch release; bump it (both stages) for Python/Debian security fixes.
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
 # ---- builder: install the project and its pinned dependencies into a venv ----
-FROM python:3.11-slim AS builder
+FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -15,36 +24,51 @@ RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH"
 
 WORKDIR /src
-# README.md* : pyproject.toml names README.md as the readme; the glob keeps the build working while
-# the file does not exist yet (setuptools then only warns).
-COPY pyproject.toml README.md* /src/
+COPY pyproject.toml README.md /src/
 COPY service/ /src/service/
-RUN pip install /src
+# Non-editable install: the dependencies pinned in pyproject.toml, plus the package metadata
+# (the app reports its version from it). The code that runs is /app/service (PYTHONPATH below).
+RUN pip install --no-cache-dir /src
 
 # ---- final: the venv, the code and its data, a non-root user ----
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
+LABEL org.opencontainers.image.title="neckcheck" \
+      org.opencontainers.image.description="FHIR R4 + CDS Hooks clinical decision support (neck pain with facial numbness)"
+
+# HOME=/tmp: nothing in the image is writable but /tmp and /var/lib/neckcheck.
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    NECKCHECK_BIND=0.0.0.0:8080
+    HOME=/tmp \
+    NECKCHECK_BIND=0.0.0.0:8080 \
+    NECKCHECK_DATABASE_URL=sqlite:////var/lib/neckcheck/neckcheck.db \
+    NECKCHECK_SPOOL_DIR=/var/lib/neckcheck/spool
 
-RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin neckcheck
+RUN groupadd --system --gid 10001 neckcheck \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
+        --shell /usr/sbin/nologin neckcheck \
+    && mkdir -p /var/lib/neckcheck \
+    && chown 10001:10001 /var/lib/neckcheck
 
 COPY --from=builder /opt/venv /opt/venv
 
-# The package finds its rule table and codes at <repo root>/schemas, i.e. next to service/:
-# /app/service and /app/schemas must stay siblings, and the code runs from /app.
+# The package finds its rule table and codes at <repo root>/schemas and the API description at
+# <repo root>/openapi.yaml, i.e. next to service/: they must stay siblings under /app, and the code
+# runs from /app. Owned by root, so the service cannot modify its own code or rules.
 WORKDIR /app
 COPY service/ /app/service/
 COPY schemas/ /app/schemas/
+COPY openapi.yaml /app/openapi.yaml
+# Byte-compile at build time: at run time the root filesystem is read-only (and PYTHONDONTWRITEBYTECODE).
+RUN python -m compileall -q /app/service
 
-USER 10001
+VOLUME ["/var/lib/neckcheck"]
+USER 10001:10001
 EXPOSE 8080
 
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"]
 
 CMD ["gunicorn", "--config", "service/gunicorn.conf.py", "service.app:create_app()"]

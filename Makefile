@@ -20,8 +20,8 @@ run: $(STAMP)
 test: $(STAMP) lint typecheck deploy-check unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests
-	$(BIN)/ruff format --check service tests
+	$(BIN)/ruff check service tests benchmarks deploy
+	$(BIN)/ruff format --check service tests benchmarks deploy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -8,12 +8,19 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.assess import Assessor
 from service.cds.fhir_client import FhirClient, build_session
 from service.config import Settings
-from service.http import cds, errors, fhir, ops
+from service.errors import ConfigError
+from service.http import cds, docs, errors, fhir, observability, ops
+from service.logs import configure as configure_logs
+from service.metrics import Metrics
 from service.security.jwt_verifier import JwtVerifier, load_trusted_issuers
+from service.storage.audit import AuditLog, spool_for
+from service.storage.database import make_engine, upgrade
 from service.storage.feedback import FeedbackStore
 
 log = logging.getLogger("neckcheck")
@@ -34,8 +41,10 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         settings = Settings.from_env()
     else:
         settings = Settings.from_mapping(config)
-    logging.getLogger("neckcheck").setLevel(settings.log_level.upper())
+    configure_logs(settings.log_level)
     app = Flask("neckcheck")
+    engine = make_engine(settings.database_url)
+    _migrate(engine, settings)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         NECKCHECK_VERSION=_version(),
@@ -53,15 +62,34 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
                 max_pages=settings.fhir_max_pages,
             ),
             "neckcheck.jwt": _verifier(settings),
-            "neckcheck.feedback": FeedbackStore.connect(settings.database_url),
+            "neckcheck.database": engine,
+            "neckcheck.feedback": FeedbackStore(engine),
+            "neckcheck.audit": AuditLog(engine, spool_for(settings)),
+            "neckcheck.metrics": Metrics(),
             "neckcheck.clock": lambda: dt.datetime.now(dt.UTC),  # tests replace it to fix asOf
         }
     )
     errors.register(app)
+    observability.register(app)
     app.register_blueprint(fhir.bp)
     app.register_blueprint(cds.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(docs.bp)
     return app
+
+
+def _migrate(engine: Engine, settings: Settings) -> None:
+    """SQLite (the embedded default) always; another database only with NECKCHECK_AUTO_MIGRATE=1."""
+    sqlite = settings.database_url.startswith("sqlite")
+    if not (sqlite or settings.auto_migrate):
+        return
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        if sqlite:
+            raise ConfigError(f"NECKCHECK_DATABASE_URL: cannot create the SQLite schema: {exc}") from exc
+        # a database that is down at start: serve anyway; /readyz says why and assessments still answer
+        log.error("database migration failed (%s); /readyz will report it", type(exc).__name__)
 
 
 def _verifier(settings: Settings) -> JwtVerifier | None:

@@ -11,6 +11,7 @@ from service.codebook import DEFAULT_CODES, CodeBook, check_against, load_codebo
 from service.intake.bundle import Intake, read_bundle
 from service.intake.request import unwrap
 from service.output.bundle import output_bundle
+from service.output.identifiers import content_hash
 from service.rules.decide import Decision, decide
 from service.rules.table import DEFAULT_TABLE, RuleTable, load_table
 
@@ -22,6 +23,7 @@ class Assessment:
     intake: Intake
     decision: Decision
     bundle: dict[str, Any]
+    input_hash: str  # SHA-256 of the assessed Bundle's canonical JSON
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,10 @@ class Assessor:
             as_of = as_of.replace(tzinfo=dt.UTC)
         intake = read_bundle(bundle, self.book, self.table, as_of or given_as_of, self.max_entries, now)
         decision = decide(intake.facts, self.table, in_progress=intake.in_progress)
-        out = output_bundle(
-            bundle, decision, intake, self.table, self.book, output or given_output or "collection"
-        )
-        return Assessment(intake, decision, out)
+        input_hash = content_hash(bundle)
+        mode = output or given_output or "collection"
+        out = output_bundle(input_hash, decision, intake, self.table, self.book, mode)
+        return Assessment(intake, decision, out, input_hash)
 
 
 def assess(

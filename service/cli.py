@@ -7,12 +7,16 @@ reason on stderr, and exits 2.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from pathlib import Path
 from typing import TextIO
 
-from service.assess import Assessor
+from sqlalchemy import Engine
+
+from service.assess import Assessment, Assessor
+from service.config import Settings
 from service.errors import ConfigError, InvalidInput, NeckcheckError
 from service.intake.fields import parse_datetime
 from service.intake.json_body import parse_json
@@ -48,9 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--output", choices=OUTPUTS, default=None, help="collection (default) or transaction"
     )
+    evaluate.add_argument(
+        "--audit", action="store_true", help="write an audit record to NECKCHECK_DATABASE_URL"
+    )
     evaluate.set_defaults(run=_evaluate)
     rules = sub.add_parser("rules", help="print the rule table")
     rules.set_defaults(run=_rules)
+    audit = sub.add_parser("audit", help="export the audit trail as NDJSON")
+    audit.add_argument("--since", required=True, help="FHIR date or dateTime, e.g. 2026-11-01")
+    audit.set_defaults(run=_audit)
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade", "current"], help="upgrade to the newest schema, or show it")
+    db.set_defaults(run=_db)
     report = sub.add_parser("feedback-report", help="CDS Hooks card acceptance and override rates")
     report.set_defaults(run=_feedback_report)
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")
@@ -65,14 +78,62 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         data = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
         as_of = parse_datetime(args.as_of, "--as-of") if args.as_of else None
-        result = Assessor.load().run(parse_json(data), as_of=as_of, output=args.output)
+        body = parse_json(data)
+        result = Assessor.load().run(body, as_of=as_of, output=args.output)
     except NeckcheckError as error:
         json.dump(from_error(error), out, indent=2, ensure_ascii=False)
         out.write("\n")
         print(f"neckcheck: {error.status}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.audit:
+        _store_audit(result, body)
     json.dump(result.bundle, out, indent=2, ensure_ascii=False)
     out.write("\n")
+    return 0
+
+
+def _store_audit(result: Assessment, body: object) -> None:
+    from service.storage.audit import AuditEvent, AuditLog, spool_for
+
+    settings, engine = _database()
+    caller = f"cli:{getpass.getuser()}"
+    if not AuditLog(engine, spool_for(settings), background=False).record(
+        AuditEvent.of(result, body, "cli", caller)
+    ):
+        print("neckcheck: database unavailable; the audit record was spooled", file=sys.stderr)
+
+
+def _database() -> tuple[Settings, Engine]:
+    from service.storage.database import make_engine, upgrade
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    if settings.database_url.startswith("sqlite"):
+        upgrade(engine)
+    return settings, engine
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from service.storage.audit import AuditLog, spool_for
+
+    try:
+        since = parse_datetime(args.since, "--since")
+    except NeckcheckError as error:
+        print(f"neckcheck: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    settings, engine = _database()
+    for record in AuditLog(engine, spool_for(settings), background=False).since(since):
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from service.storage.database import current_revision, head_revision, make_engine, upgrade
+
+    engine = make_engine(Settings.from_env().database_url)
+    if args.action == "upgrade":
+        upgrade(engine)
+    print(f"schema {current_revision(engine)} (newest {head_revision()})")
     return 0
 
 
@@ -125,10 +186,10 @@ def _condition(condition: Condition, table: RuleTable, top: bool = True) -> str:
 
 def _feedback_report(args: argparse.Namespace) -> int:
     """Read from NECKCHECK_DATABASE_URL, the database the service writes feedback to."""
-    from service.config import Settings
+    from service.storage.database import make_engine
     from service.storage.feedback import FeedbackStore, Rate
 
-    by_rule, by_indicator = FeedbackStore.connect(Settings.from_env().database_url).rates()
+    by_rule, by_indicator = FeedbackStore(make_engine(Settings.from_env().database_url)).rates()
 
     def table(title: str, rates: list[Rate]) -> None:
         print(

@@ -6,6 +6,7 @@ A bad value stops the start with a message naming the variable; nothing reads th
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -46,6 +47,10 @@ class Settings:
     fhir_audience: str | None = None  # JWT aud for $assess; default: <public URL>/fhir
     required_scopes: str = ""  # space-separated scopes a $assess token must carry (none by default)
     database_url: str = "sqlite:///neckcheck.db"
+    auto_migrate: bool = False  # migrate a non-SQLite database at start (SQLite is always migrated)
+    spool_dir: Path = (
+        Path(tempfile.gettempdir()) / "neckcheck-spool"
+    )  # audit records kept while the DB is down
     fhir_connect_timeout: float = 1.0
     fhir_read_timeout: float = 3.0
     fhir_retries: int = 1

@@ -1,9 +1,18 @@
 """gunicorn settings for neckcheck; every value can be overridden from the environment.
 
 Read by ``make run``, ``neckcheck serve`` and the container's CMD, so all three serve the same way.
+The access log is the app's own JSON request line (service/http/observability.py: route templates, not
+raw URLs), so gunicorn's is off.
 """
 
 import os
+import tempfile
+
+# /metrics adds up every worker: each writes its values to files in a fresh directory of this server.
+# Set before prometheus_client is first imported: it picks its value store at import time.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="neckcheck-metrics-")
+
+from prometheus_client import multiprocess
 
 bind = os.environ.get("NECKCHECK_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("NECKCHECK_WORKERS", "2"))
@@ -12,6 +21,15 @@ timeout = int(os.environ.get("NECKCHECK_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("NECKCHECK_GRACEFUL_TIMEOUT", "20"))
 max_requests = int(os.environ.get("NECKCHECK_MAX_REQUESTS", "10000"))
 max_requests_jitter = int(os.environ.get("NECKCHECK_MAX_REQUESTS_JITTER", "1000"))
-accesslog = "-"
+accesslog = None
 errorlog = "-"
-preload_app = True
+preload_app = True  # load the rule table once, fail fast on a bad setting, before any worker forks
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    """Connections opened by the master (migrations) must not be shared with the forked workers."""
+    server.app.wsgi().extensions["neckcheck.database"].dispose(close=False)
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from service.app import create_app
 from service.assess import Assessor
+from tests.openapi_contract import check_response
+from tests.postgres import Cluster
 from tests.support import bundle_of, observation, summary
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -32,8 +35,14 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
     """
 
     def build(**settings: Any) -> Flask:
-        base = {"database_url": f"sqlite:///{tmp_path / 'neckcheck.db'}", "insecure_dev": True}
-        return create_app({**base, **settings})
+        base = {
+            "database_url": f"sqlite:///{tmp_path / 'neckcheck.db'}",
+            "spool_dir": tmp_path / "spool",
+            "insecure_dev": True,
+        }
+        app = create_app({**base, **settings})
+        app.test_client_class = ContractClient  # every response checked against openapi.yaml
+        return app
 
     return build
 
@@ -44,13 +53,42 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 
 @pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A real PostgreSQL server on 127.0.0.1 for the whole run (installed from Debian if missing)."""
+    cluster = Cluster()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture(scope="session")
 def httpserver_listen_address() -> tuple[str, int]:
     """pytest-httpserver on loopback only, on a free port."""
     return ("127.0.0.1", 0)
 
 
+class ContractClient(FlaskClient):
+    """A test client that checks every response against openapi.yaml (tests/openapi_contract.py)."""
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        response: TestResponse = super().open(*args, **kwargs)
+        request = response.request
+        check_response(
+            request.method,
+            request.path,
+            request.args,
+            request.headers,
+            None,  # already read by the app; the response check does not need it
+            response.status_code,
+            response.headers,
+            response.get_data(),
+        )
+        return response
+
+
 @pytest.fixture()
 def client(app: Flask) -> FlaskClient:
+    """Every response a test gets through this client must be one openapi.yaml describes."""
     return app.test_client()
 
 

@@ -54,6 +54,7 @@ class HookResult:
     assessment: Assessment | None
     fetched: tuple[str, ...]
     failures: tuple[str, ...]
+    bundle: dict[str, Any] | None = None  # what was assessed (for the audit record)
 
 
 def run_hook(
@@ -100,4 +101,6 @@ def run_hook(
         spine_only = drafted.cervical_spine_imaging and proposes_brain and "mri-brain" not in drafted.orders
         ctx = CardContext(plan_definition_url, drafted.orders, spine_only)
     card = card_for(assessment, assessor.table, assessor.book, ctx)
-    return HookResult({"cards": [card] if card else []}, assessment, gathered.fetched, gathered.failures)
+    return HookResult(
+        {"cards": [card] if card else []}, assessment, gathered.fetched, gathered.failures, bundle
+    )

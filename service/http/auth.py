@@ -1,4 +1,6 @@
-"""Who may call: one JWT verifier for both protected surfaces (CDS Hooks calls and $assess).
+"""Who may call, and the record of what they asked.
+
+One JWT verifier serves both protected surfaces (CDS Hooks calls and $assess).
 
 CDS Hooks 2.0.1 §Trusting CDS Clients sets the rules for the EHR's token; $assess takes the same kind of
 token with its own audience (NECKCHECK_FHIR_AUDIENCE, default <public URL>/fhir) and, optionally, required
@@ -7,10 +9,14 @@ scopes. NECKCHECK_INSECURE_DEV=1 turns all of it off.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, g, request
 
+from service.assess import Assessment
 from service.config import Settings
 from service.errors import Unauthorized
+from service.storage.audit import AuditEvent
 
 
 def settings() -> Settings:
@@ -20,6 +26,13 @@ def settings() -> Settings:
 
 def public_base() -> str:
     return (settings().public_url or request.host_url).rstrip("/")
+
+
+def record(assessment: Assessment, request_body: Any, channel: str) -> None:
+    """Count the assessment and queue its audit record (spooled, never lost, if the database is down)."""
+    current_app.extensions["neckcheck.metrics"].observe_decision(assessment.decision)
+    event = AuditEvent.of(assessment, request_body, channel, g.get("caller") or "unknown")
+    current_app.extensions["neckcheck.audit"].submit(event)
 
 
 def require_token(audience: str, scopes: frozenset[str] = frozenset()) -> None:

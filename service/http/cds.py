@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from service.cds.discovery import HOOKS, discovery
 from service.cds.hook import check, run_hook
 from service.errors import NotFound, Unsupported
-from service.http.auth import public_base, require_token, settings
+from service.http.auth import public_base, record, require_token, settings
 from service.intake.json_body import parse_json
 
 bp = Blueprint("cds", __name__, url_prefix="/cds-services")
@@ -70,6 +70,9 @@ def call_service(service_id: str) -> Response:
         plan,
         ext["neckcheck.clock"](),
     )
+    ext["neckcheck.metrics"].observe_fallback(result.fetched, result.failures)
+    if result.assessment is not None:
+        record(result.assessment, result.bundle, "cds")
     store = ext["neckcheck.feedback"]
     for card in result.response["cards"]:
         rules = [r.rule.id for r in result.assessment.decision.fired] if result.assessment else []

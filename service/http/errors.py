@@ -44,7 +44,7 @@ def _ours(error: NeckcheckError) -> Response:
     if isinstance(error, Unauthorized):
         # a bare 401 (CDS Hooks 2.0.1 §Trusting CDS Clients): the reason goes to the log, never the caller
         log.warning("401 %s %s: %s", request.method, request.path, error)
-        return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
+        return Response(status=401, headers={"WWW-Authenticate": "Bearer"}, content_type="text/plain")
     return fhir_response(from_error(error), error.status)
 
 
@@ -60,7 +60,11 @@ def _http(error: HTTPException) -> Response:
         413: "the request body is over the configured size limit (NECKCHECK_MAX_BODY_BYTES)",
         415: "unsupported Content-Type",
     }[status]
-    return fhir_response(from_error(kind(message)), status)
+    response = fhir_response(from_error(kind(message)), status)
+    allow = dict(error.get_headers()).get("Allow")
+    if allow:  # RFC 9110 §15.5.6: a 405 names the methods the resource supports
+        response.headers["Allow"] = allow
+    return response
 
 
 def _unexpected(error: Exception) -> Response:

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, request
 
 from service.assess import Assessor
 from service.errors import NotFound, Unsupported
-from service.http.auth import public_base, require_token, settings
+from service.http.auth import public_base, record, require_token, settings
 from service.http.responses import fhir_response
 from service.intake.json_body import parse_json
 from service.output.artefacts import (
@@ -37,6 +37,7 @@ def assess() -> Response:
     body = parse_json(request.get_data(cache=False))
     output = request.args.get("_output")
     result = _assessor().run(body, output=output)
+    record(result, body, "http")
     return fhir_response(result.bundle)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from service.codebook import CodeBook
 from service.errors import InvalidInput, Problem
 from service.intake.bundle import Intake
-from service.output.identifiers import input_digest, stable_uuid
+from service.output.identifiers import evaluation_digest, stable_uuid
 from service.output.operation_outcome import operation_outcome
 from service.output.references import fhir_datetime
 from service.output.resources import Ids, risk_assessment, service_request
@@ -22,7 +22,7 @@ OUTPUTS = ("collection", "transaction")
 
 
 def output_bundle(
-    request: Any,
+    input_hash: str,
     decision: Decision,
     intake: Intake,
     table: RuleTable,
@@ -32,7 +32,7 @@ def output_bundle(
     if output not in OUTPUTS:
         raise InvalidInput(f"_output must be one of {', '.join(OUTPUTS)}, not {output[:40]!r}", "_output")
     as_of = fhir_datetime(intake.as_of)
-    digest = input_digest(request, table.id, table.version, as_of)
+    digest = evaluation_digest(input_hash, table.id, table.version, as_of)
     ids = Ids(
         digest,
         stable_uuid(digest, "RiskAssessment"),

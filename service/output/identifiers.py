@@ -14,10 +14,16 @@ from typing import Any
 NAMESPACE = uuid.UUID("7b4f0f3e-5a0c-5b8e-9a53-6e65636b6368")  # fixed; changing it changes every id
 
 
-def input_digest(request: Any, table_id: str, table_version: str, as_of: str) -> str:
-    """SHA-256 over the canonical JSON of the input plus the rule version and the evaluation time."""
+def content_hash(request: Any) -> str:
+    """SHA-256 of the input's canonical JSON (sorted keys, no spaces): computed once per assessment,
+    shared by the identifiers and the audit record."""
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    text = "\n".join((table_id, table_version, as_of, canonical))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def evaluation_digest(input_hash: str, table_id: str, table_version: str, as_of: str) -> str:
+    """The same input, rule version and evaluation time give the same digest, hence the same ids."""
+    text = "\n".join((table_id, table_version, as_of, input_hash))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -8,54 +8,18 @@ only the card's uuid - can be reported per rule and per indicator. No free text 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    insert,
-    select,
-)
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from service.errors import ConfigError
+from service.storage.schema import cards, feedback
 
-metadata = MetaData()
-
-cards = Table(
-    "cds_card",
-    metadata,
-    Column("uuid", String(64), primary_key=True),
-    Column("service_id", String(64), nullable=False),
-    Column("indicator", String(16), nullable=False),
-    Column("rules", String(255), nullable=False),  # comma-separated rule ids; "" when none fired
-    Column("issued_at", DateTime(timezone=True), nullable=False),
-)
-
-feedback = Table(
-    "cds_feedback",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("service_id", String(64), nullable=False),
-    Column("card_uuid", String(100), nullable=False, index=True),
-    Column("outcome", String(16), nullable=False),
-    Column("override_system", String(255)),
-    Column("override_code", String(100)),
-    Column("has_comment", Boolean, nullable=False, default=False),
-    Column("accepted_suggestions", Integer, nullable=False, default=0),
-    Column("outcome_at", String(40), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-)
+log = logging.getLogger("neckcheck.storage")
 
 
 @dataclass(frozen=True)
@@ -82,15 +46,6 @@ class FeedbackStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    @classmethod
-    def connect(cls, url: str) -> FeedbackStore:
-        try:
-            store = cls(create_engine(url, pool_pre_ping=True))
-            metadata.create_all(store.engine)
-        except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise ConfigError(f"NECKCHECK_DATABASE_URL: cannot use the database: {exc}") from exc
-        return store
-
     def record_card(self, uuid: str, service_id: str, indicator: str, rules: Iterable[str]) -> None:
         row = {
             "uuid": uuid,
@@ -99,9 +54,15 @@ class FeedbackStore:
             "rules": ",".join(rules),
             "issued_at": dt.datetime.now(dt.UTC),
         }
-        with self.engine.begin() as conn:
-            if conn.execute(select(cards.c.uuid).where(cards.c.uuid == uuid)).first() is None:
+        try:
+            with self.engine.begin() as conn:
                 conn.execute(insert(cards).values(row))
+        except IntegrityError:
+            pass  # the same card again (ids are deterministic): already recorded
+        except (
+            SQLAlchemyError
+        ) as exc:  # feedback on this card will report as "unknown"; the card still goes out
+            log.warning("card not recorded (%s)", type(exc).__name__)
 
     def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> None:
         now = dt.datetime.now(dt.UTC)

@@ -140,7 +140,7 @@ def test_an_unexpected_failure_is_a_bare_500_without_a_trace(app: Flask) -> None
     def boom() -> None:
         raise RuntimeError("secret detail")
 
-    response = app.test_client().get("/boom")
+    response = FlaskClient(app).get("/boom")  # a route made up for the test: not in the contract
     assert response.status_code == 500
     assert b"secret detail" not in response.data and b"Traceback" not in response.data
     assert response.get_json()["resourceType"] == "OperationOutcome"

@@ -1,0 +1,67 @@
+"""Prometheus metrics, one registry per app (no module-level metric objects).
+
+Under gunicorn with several workers each worker counts on its own; with PROMETHEUS_MULTIPROC_DIR set
+(service/gunicorn.conf.py sets it) the values go to files there and /metrics adds up every worker.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, values
+
+from service.rules.decide import Decision
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "neckcheck_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "neckcheck_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.assessments = Counter(
+            "neckcheck_assessments", "Assessments by risk and status", ["risk", "status"], registry=r
+        )
+        self.fired = Counter(
+            "neckcheck_rule_fired", "Assessments in which a rule fired", ["rule"], registry=r
+        )
+        self.fallback = Counter(
+            "neckcheck_cds_fallback_fetches",
+            "CDS Hooks FHIR-server fallback fetches",
+            ["key", "outcome"],
+            registry=r,
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def observe_decision(self, decision: Decision) -> None:
+        self.assessments.labels(decision.risk, "final" if decision.final else "preliminary").inc()
+        for result in decision.fired:
+            self.fired.labels(result.rule.id).inc()
+
+    def observe_fallback(self, fetched: tuple[str, ...], failed: tuple[str, ...]) -> None:
+        for key in fetched:
+            self.fallback.labels(key, "ok").inc()
+        for key in failed:
+            self.fallback.labels(key, "failed").inc()
+
+    def exposition(self) -> bytes:
+        # multiprocess only if this process's values really go to files (chosen when prometheus_client
+        # was imported), not merely because the variable is set now
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and values.ValueClass is not values.MutexValue:
+            combined = CollectorRegistry()
+            multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+            return generate_latest(combined)
+        return generate_latest(self.registry)

@@ -1,0 +1,48 @@
+"""Every table neckcheck stores, in one place; Alembic migrations (storage/migrations) create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+cards = Table(
+    "cds_card",
+    metadata,
+    Column("uuid", String(64), primary_key=True),
+    Column("service_id", String(64), nullable=False),
+    Column("indicator", String(16), nullable=False),
+    Column("rules", String(255), nullable=False),  # comma-separated rule ids; "" when none fired
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)
+
+feedback = Table(
+    "cds_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(64), nullable=False),
+    Column("card_uuid", String(100), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("override_system", String(255)),
+    Column("override_code", String(100)),
+    Column("has_comment", Boolean, nullable=False, default=False),
+    Column("accepted_suggestions", Integer, nullable=False, default=0),
+    Column("outcome_at", String(40), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+audit = Table(
+    "audit_event",
+    metadata,
+    # the event's own id (uuid), so a record replayed from the spool is inserted once
+    Column("id", String(36), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("channel", String(8), nullable=False),  # http | cds | cli
+    Column("caller", String(255), nullable=False),  # token iss|sub, or "dev" / "cli"
+    Column("rule_set", String(64), nullable=False),
+    Column("input_hash", String(64), nullable=False),
+    Column("input_ids", Text, nullable=False),  # JSON list of "Type/id" of the input resources
+    Column("output_ids", Text, nullable=False),  # JSON list of output identifier values
+    Column("status", String(16), nullable=False),  # final | preliminary
+    Column("risk", String(16), nullable=False),
+)
