@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from flask import Response
 
 FHIR_JSON = "application/fhir+json"
 
 
 def fhir_bytes(resource: Any) -> bytes:
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON; orjson keeps key order, so equal answers are equal bytes."""
+    try:
+        return orjson.dumps(resource)
+    except TypeError:  # an integer beyond 64 bits echoed from the input: the general encoder
+        return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def fhir_response(resource: Any, status: int = 200) -> Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from typing import Any
 
 from service.errors import InvalidInput
@@ -31,8 +32,8 @@ def obj(value: Any, loc: str) -> JSON:
 def opt(parent: JSON, key: str, kind: type | tuple[type, ...], loc: str) -> Any:
     """``parent[key]`` if present and of ``kind``; ``None`` if absent; 400 if of another type."""
     value = parent.get(key)
-    if value is None:
-        return None
+    if value is None or type(value) is kind:  # the common case, decided without isinstance (hot path)
+        return value
     # bool is an int in Python; FHIR integers are never booleans
     if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
         raise InvalidInput(f"{loc}.{key} has the wrong type (boolean)", f"{loc}.{key}")
@@ -46,19 +47,29 @@ def _fhir_name(py: str) -> str:
     return {"dict": "an object", "list": "an array", "str": "a string", "bool": "a boolean"}.get(py, py)
 
 
+# The three readers below run tens of thousands of times for a large Bundle: each answers the common
+# case (absent, or of the right type) itself and leaves the error to ``opt``.
+
+
 def opt_obj(parent: JSON, key: str, loc: str) -> JSON | None:
-    value: JSON | None = opt(parent, key, dict, loc)
-    return value
+    value = parent.get(key)
+    if value is None or type(value) is dict:
+        return value
+    return opt(parent, key, dict, loc)  # type: ignore[no-any-return]  # raises
 
 
 def opt_list(parent: JSON, key: str, loc: str) -> list[Any]:
-    value: list[Any] | None = opt(parent, key, list, loc)
-    return value or []
+    value = parent.get(key)
+    if type(value) is list:
+        return value
+    return opt(parent, key, list, loc) or []  # raises unless absent
 
 
 def opt_str(parent: JSON, key: str, loc: str) -> str | None:
-    value: str | None = opt(parent, key, str, loc)
-    return value
+    value = parent.get(key)
+    if value is None or type(value) is str:
+        return value
+    return opt(parent, key, str, loc)  # type: ignore[no-any-return]  # raises
 
 
 def codings(concept: JSON | None, loc: str) -> list[tuple[str | None, str | None]]:
@@ -86,9 +97,18 @@ def parse_datetime(text: str, loc: str) -> dt.datetime:
     A time without a zone is read as UTC (FHIR requires a zone when a time is given; we accept the
     common slip rather than refuse a whole Bundle over it).
     """
+    stamp = _parse_datetime(text)
+    if isinstance(stamp, str):
+        raise InvalidInput(f"{loc} {stamp}", loc)
+    return stamp
+
+
+@lru_cache(maxsize=4096)  # Bundles repeat the same few timestamps; the result is immutable
+def _parse_datetime(text: str) -> dt.datetime | str:
+    """The datetime, or why the text is not one (a string, so the cache holds failures too)."""
     match = _DATETIME.fullmatch(text)
     if not match:
-        raise InvalidInput(f"{loc} is not a FHIR date/dateTime: {text[:40]!r}", loc)
+        return f"is not a FHIR date/dateTime: {text[:40]!r}"
     parts = match.groupdict()
     try:
         stamp = dt.datetime(
@@ -106,10 +126,10 @@ def parse_datetime(text: str, loc: str) -> dt.datetime:
             sign = 1 if zone[0] == "+" else -1
             hours, minutes = int(zone[1:3]), int(zone[4:6])
             if hours > 14 or minutes > 59:
-                raise InvalidInput(f"{loc} has an invalid time zone: {zone!r}", loc)
+                return f"has an invalid time zone: {zone!r}"
             stamp -= sign * dt.timedelta(hours=hours, minutes=minutes)
     except (ValueError, OverflowError) as exc:
-        raise InvalidInput(f"{loc} is not a valid date: {text[:40]!r} ({exc})", loc) from exc
+        return f"is not a valid date: {text[:40]!r} ({exc})"
     return stamp
 
 

@@ -11,14 +11,19 @@ import json
 import uuid
 from typing import Any
 
+import orjson
+
 NAMESPACE = uuid.UUID("7b4f0f3e-5a0c-5b8e-9a53-6e65636b6368")  # fixed; changing it changes every id
 
 
 def content_hash(request: Any) -> str:
     """SHA-256 of the input's canonical JSON (sorted keys, no spaces): computed once per assessment,
     shared by the identifiers and the audit record."""
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    try:
+        canonical = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits in a field intake does not read: the slower, general form
+        canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def evaluation_digest(input_hash: str, table_id: str, table_version: str, as_of: str) -> str:

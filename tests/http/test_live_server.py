@@ -3,71 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
+from tests.live import ROOT, running
 from tests.scenarios import EXPECTED, SCENARIOS
 from tests.support import summary
-
-ROOT = Path(__file__).parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    database = tmp_path_factory.mktemp("live") / "neckcheck.db"
-    env = {
-        **os.environ,
-        "NECKCHECK_BIND": f"127.0.0.1:{port}",
-        "NECKCHECK_WORKERS": "1",
-        "NECKCHECK_INSECURE_DEV": "1",  # as `make run` sets it
-        "NECKCHECK_DATABASE_URL": f"sqlite:///{database}",
-    }
-    # the exact command of `make run`
-    server = subprocess.Popen(
-        [str(GUNICORN), "--config", "service/gunicorn.conf.py", "service.app:create_app()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"gunicorn did not start: {server.stderr.read() if server.stderr else ''!r}"
-                )
-            time.sleep(0.2)
-        yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+    with running(tmp_path_factory.mktemp("live")) as server:  # exactly the `make run` command
+        yield server.url
 
 
 def test_assess_over_real_http(base_url: str) -> None:

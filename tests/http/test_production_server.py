@@ -8,16 +8,11 @@ slow request that still completes (graceful shutdown).
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,66 +21,18 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.cds.support import hook_request, scenario_resources, searchset
+from tests.live import Server, dockerfile_cmd, running, start
 from tests.scenarios import body
-
-ROOT = Path(__file__).parents[2]
-
-
-def dockerfile_cmd() -> list[str]:
-    (line,) = [ln for ln in (ROOT / "Dockerfile").read_text().splitlines() if re.match(r"CMD\s+\[", ln)]
-    command: list[str] = json.loads(line.split(None, 1)[1])
-    return command
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-
-
-def start(tmp: Path, **env: str) -> Server:
-    port = free_port()
-    environment = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "NECKCHECK_BIND": f"127.0.0.1:{port}",
-        "NECKCHECK_WORKERS": "2",
-        "NECKCHECK_INSECURE_DEV": "1",
-        "NECKCHECK_DATABASE_URL": f"sqlite:///{tmp / 'prod.db'}",
-        "NECKCHECK_SPOOL_DIR": str(tmp / "spool"),
-        **env,
-    }
-    process = subprocess.Popen(
-        dockerfile_cmd(), cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                return Server(process, url)
-        except requests.ConnectionError:
-            time.sleep(0.2)
-        if process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"gunicorn did not start: {process.communicate()[0].decode()[-2000:]}")
 
 
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[Server]:
-    running = start(tmp_path)
-    yield running
-    if running.process.poll() is None:
-        running.process.send_signal(signal.SIGTERM)
-        running.process.wait(timeout=30)
+    with running(tmp_path, dockerfile_cmd(), NECKCHECK_WORKERS="2") as started:
+        yield started
+
+
+def start_production(tmp_path: Path, **env: str) -> Server:
+    return start(tmp_path, dockerfile_cmd(), NECKCHECK_WORKERS="2", **env)
 
 
 def test_the_dockerfile_cmd_is_the_production_gunicorn_config() -> None:
@@ -118,7 +65,7 @@ def test_health_readiness_metrics_and_an_assessment(server: Server) -> None:
 
 
 def test_sigterm_lets_a_slow_request_finish(tmp_path: Path, httpserver: HTTPServer) -> None:
-    running = start(tmp_path, NECKCHECK_FHIR_READ_TIMEOUT="10", NECKCHECK_GRACEFUL_TIMEOUT="20")
+    server = start_production(tmp_path, NECKCHECK_FHIR_READ_TIMEOUT="10", NECKCHECK_GRACEFUL_TIMEOUT="20")
     patient, data = scenario_resources("S7-observations.json")
 
     def slow_search(request: Request) -> Response:
@@ -135,16 +82,16 @@ def test_sigterm_lets_a_slow_request_finish(tmp_path: Path, httpserver: HTTPServ
     outcome: dict[str, object] = {}
 
     def call() -> None:
-        answer = requests.post(f"{running.url}/cds-services/neckcheck-patient-view", json=request, timeout=30)
+        answer = requests.post(f"{server.url}/cds-services/neckcheck-patient-view", json=request, timeout=30)
         outcome["status"], outcome["cards"] = answer.status_code, answer.json()["cards"]
 
     caller = threading.Thread(target=call)
     caller.start()
     time.sleep(1.0)  # the request is now waiting on the slow FHIR server
-    running.process.send_signal(signal.SIGTERM)
+    server.process.send_signal(signal.SIGTERM)
     caller.join(timeout=30)
     assert outcome.get("status") == 200
     assert outcome["cards"][0]["indicator"] == "critical"  # type: ignore[index]
-    assert running.process.wait(timeout=30) == 0
+    assert server.process.wait(timeout=30) == 0
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"{running.url}/healthz", timeout=2)
+        requests.get(f"{server.url}/healthz", timeout=2)

@@ -22,10 +22,6 @@ service call out to a generated host name.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,7 +33,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from service.cds.discovery import HOOKS
-from tests.http.test_live_server import GUNICORN, ROOT, free_port
+from tests.live import running
 from tests.openapi_contract import SPEC_PATH
 
 MAX_EXAMPLES = 25
@@ -63,40 +59,9 @@ STATS: dict[str, int] = {}
 
 @pytest.fixture(scope="module")
 def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    database = tmp_path_factory.mktemp("schemathesis") / "neckcheck.db"
-    env = {
-        **os.environ,
-        "NECKCHECK_BIND": f"127.0.0.1:{port}",
-        "NECKCHECK_WORKERS": "1",
-        "NECKCHECK_INSECURE_DEV": "1",
-        "NECKCHECK_DATABASE_URL": f"sqlite:///{database}",
-        "NECKCHECK_FHIR_RETRIES": "0",
-        "NECKCHECK_FHIR_CONNECT_TIMEOUT": "0.5",
-    }
-    server = subprocess.Popen(
-        [str(GUNICORN), "--config", "service/gunicorn.conf.py", "service.app:create_app()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.2)
-        yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+    settings = {"NECKCHECK_FHIR_RETRIES": "0", "NECKCHECK_FHIR_CONNECT_TIMEOUT": "0.5"}
+    with running(tmp_path_factory.mktemp("schemathesis"), **settings) as server:
+        yield server.url
 
 
 def _only_the_token_is_missing(case: Any) -> bool:

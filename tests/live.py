@@ -1,0 +1,89 @@
+"""The service as deployed, started for a test: gunicorn with service/gunicorn.conf.py on 127.0.0.1.
+
+One place for what several test modules need: a free loopback port, the start (waiting for /healthz),
+and a graceful stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).parents[1]
+MAKE_RUN = ["gunicorn", "--config", "service/gunicorn.conf.py", "service.app:create_app()"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def dockerfile_cmd() -> list[str]:
+    (line,) = [ln for ln in (ROOT / "Dockerfile").read_text().splitlines() if re.match(r"CMD\s+\[", ln)]
+    command: list[str] = json.loads(line.split(None, 1)[1])
+    return command
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+def start(folder: Path, command: list[str] | None = None, **env: str) -> Server:
+    """Start ``command`` (default: exactly what ``make run`` runs) with a throwaway database in ``folder``."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "NECKCHECK_BIND": f"127.0.0.1:{port}",
+        "NECKCHECK_WORKERS": "1",
+        "NECKCHECK_INSECURE_DEV": "1",  # as `make run` sets it
+        "NECKCHECK_DATABASE_URL": f"sqlite:///{folder / 'neckcheck.db'}",
+        "NECKCHECK_SPOOL_DIR": str(folder / "spool"),
+        **env,
+    }
+    log = folder / "server.log"  # a file, not a pipe: an unread pipe fills up and blocks the server
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command or MAKE_RUN, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).ok:
+                return Server(process, url)
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    process.wait(timeout=10)
+    raise RuntimeError(f"gunicorn did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
+@contextmanager
+def running(folder: Path, command: list[str] | None = None, **env: str) -> Iterator[Server]:
+    server = start(folder, command, **env)
+    try:
+        yield server
+    finally:
+        server.stop()
