@@ -32,8 +32,17 @@ from benchmarks.stats import summary
 from service.assess import Assessor
 from service.http.responses import fhir_bytes
 from service.intake.json_body import parse_json
+from service.intake.strict import validate_strictly
 
-MEASUREMENTS = ("assess_dict", "assess_bytes", "orjson_floor", "fhir_resources", "parse_json", "fhir_bytes")
+MEASUREMENTS = (
+    "assess_dict",
+    "assess_bytes",
+    "assess_strict",
+    "orjson_floor",
+    "fhir_resources",
+    "parse_json",
+    "fhir_bytes",
+)
 
 # per case: (warm-up rounds, minimum rounds, maximum rounds, time budget in seconds)
 BUDGETS = {
@@ -44,12 +53,19 @@ BUDGETS = {
 }
 
 
+def _strict(body: Any) -> Any:
+    """The ``?_validate=strict`` path: full fhir.resources validation of the input, then the assessment."""
+    validate_strictly(body)
+    return body
+
+
 def _calls(assessor: Assessor, data: bytes) -> dict[str, Callable[[], Any]]:
     parsed = parse_json(data)
     output = assessor.run(parsed).bundle
     return {
         "assess_dict": lambda: assessor.run(parsed),
         "assess_bytes": lambda: fhir_bytes(assessor.run(parse_json(data)).bundle),
+        "assess_strict": lambda: fhir_bytes(assessor.run(_strict(parse_json(data))).bundle),
         "orjson_floor": lambda: orjson.dumps(orjson.loads(data)),
         "fhir_resources": lambda: Bundle.model_validate_json(data).model_dump_json(),
         "parse_json": lambda: parse_json(data),

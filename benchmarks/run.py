@@ -121,6 +121,7 @@ def derive(inproc: list[dict[str, Any]], http: dict[str, Any], mem: dict[str, An
             "fhir_resources_over_assess_dict": m["fhir_resources"] / m["assess_dict"],
             "fhir_resources_over_assess_bytes": m["fhir_resources"] / m["assess_bytes"],
             "json_share_of_bytes_path": (m["parse_json"] + m["fhir_bytes"]) / m["assess_bytes"],
+            "strict_over_assess_bytes": m["assess_strict"] / m["assess_bytes"],
         }
     ratios["scaling_1000_over_500_assess_dict"] = n1000["assess_dict"] / n500["assess_dict"]
     ratios["scaling_1000_over_500_assess_bytes"] = n1000["assess_bytes"] / n500["assess_bytes"]
@@ -235,7 +236,15 @@ def derive(inproc: list[dict[str, Any]], http: dict[str, Any], mem: dict[str, An
 
 def print_table(results: dict[str, Any]) -> None:
     log("\n== In-process (ms per call; median / p95; same bytes, interleaved round-robin) ==")
-    cols = ["assess_dict", "assess_bytes", "orjson_floor", "fhir_resources", "parse_json", "fhir_bytes"]
+    cols = [
+        "assess_dict",
+        "assess_bytes",
+        "assess_strict",
+        "orjson_floor",
+        "fhir_resources",
+        "parse_json",
+        "fhir_bytes",
+    ]
     log(f"{'case':<11} {'entries':>7} {'KiB':>6} {'rounds':>6}  " + "  ".join(f"{c:>17}" for c in cols))
     for c in results["inprocess"]:
         t = c["timings"]
@@ -243,12 +252,14 @@ def print_table(results: dict[str, Any]) -> None:
         log(f"{c['case']:<11} {c['entries']:>7} {c['request_bytes'] / 1024:>6.0f} {c['rounds']:>6}  {cells}")
     log(
         "\n   ratios            assess/orjson  bytes-path/orjson  fhir.resources/assess  fhir.resources/bytes-path"
+        "  strict/bytes-path"
     )
     for c in results["inprocess"]:
         r = results["derived"]["ratios"][c["case"]]
         log(
             f"   {c['case']:<16} {r['assess_dict_over_orjson']:>12.1f}x {r['assess_bytes_over_orjson']:>17.1f}x "
             f"{r['fhir_resources_over_assess_dict']:>21.1f}x {r['fhir_resources_over_assess_bytes']:>24.1f}x"
+            f" {r['strict_over_assess_bytes']:>17.1f}x"
         )
     audit = results.get("audit_record", {})
     if "median_ms" in audit:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from service.assess import Assessor
-from service.errors import NotFound, Unsupported
+from service.errors import InvalidInput, NotFound, Unsupported
 from service.http.auth import public_base, record, require_token, settings
 from service.http.responses import fhir_response
 from service.intake.json_body import parse_json
+from service.intake.strict import validate_strictly
 from service.output.artefacts import (
     capability_statement,
     operation_definition,
@@ -35,6 +36,11 @@ def assess() -> Response:
         shown = request.content_type or "none"
         raise Unsupported(f"Content-Type {shown[:60]!r} is not supported; send application/fhir+json")
     body = parse_json(request.get_data(cache=False))
+    mode = request.args.get("_validate", "intake")
+    if mode not in ("intake", "strict"):
+        raise InvalidInput("_validate must be 'intake' (default) or 'strict'", "_validate")
+    if mode == "strict":
+        validate_strictly(body)
     output = request.args.get("_output")
     result = _assessor().run(body, output=output)
     record(result, body, "http")

@@ -194,3 +194,16 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     client = create_app().test_client()
     got, _ = post(client, json.dumps(bundle_of(*[observation("weakness", rid=f"w{i}") for i in range(3)])))
     assert got == 413
+
+
+def test_strict_validation_is_a_choice(client: FlaskClient) -> None:
+    """?_validate=strict checks every element with fhir.resources; the default reads only what it uses."""
+    odd = bundle_of(observation("weakness", True, status="final", valueString=None, bodySite={"text": 7}))
+    default, _ = post(client, json.dumps(odd))
+    strict, outcome = post(client, json.dumps(odd), path="/fhir/$assess?_validate=strict")
+    assert (default, strict) == (200, 400)
+    assert "strict validation" in outcome["issue"][0]["diagnostics"] or "bodySite" in json.dumps(outcome)
+    valid, _ = post(client, json.dumps(facts_bundle(weakness=True)), path="/fhir/$assess?_validate=strict")
+    assert valid == 200
+    bad_mode, _ = post(client, json.dumps(facts_bundle(weakness=True)), path="/fhir/$assess?_validate=maybe")
+    assert bad_mode == 400
