@@ -22,6 +22,7 @@ from service.security.jwt_verifier import JwtVerifier, load_trusted_issuers
 from service.storage.audit import AuditLog, spool_for
 from service.storage.database import make_engine, upgrade
 from service.storage.feedback import FeedbackStore
+from service.storage.replay import ReplayStore
 
 log = logging.getLogger("neckcheck")
 
@@ -61,7 +62,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
                 read_timeout=settings.fhir_read_timeout,
                 max_pages=settings.fhir_max_pages,
             ),
-            "neckcheck.jwt": _verifier(settings),
+            "neckcheck.jwt": _verifier(settings, ReplayStore(engine)),
             "neckcheck.database": engine,
             "neckcheck.feedback": FeedbackStore(engine),
             "neckcheck.audit": AuditLog(engine, spool_for(settings)),
@@ -92,7 +93,7 @@ def _migrate(engine: Engine, settings: Settings) -> None:
         log.error("database migration failed (%s); /readyz will report it", type(exc).__name__)
 
 
-def _verifier(settings: Settings) -> JwtVerifier | None:
+def _verifier(settings: Settings, replays: ReplayStore) -> JwtVerifier | None:
     if settings.insecure_dev:
         log.warning(
             "!!! NECKCHECK_INSECURE_DEV=1: $assess and CDS Hooks requests are NOT authenticated. "
@@ -104,4 +105,4 @@ def _verifier(settings: Settings) -> JwtVerifier | None:
             "no NECKCHECK_TRUSTED_ISSUERS_FILE: every $assess and CDS Hooks call will be refused (401)"
         )
         return None
-    return JwtVerifier(load_trusted_issuers(settings.trusted_issuers_file))
+    return JwtVerifier(load_trusted_issuers(settings.trusted_issuers_file), shared_replay=replays.first_use)

@@ -10,6 +10,7 @@ since it is a credential until it expires.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -24,6 +25,8 @@ import requests
 from service.errors import ConfigError, Unauthorized
 
 # Asymmetric only: ``none`` and HS* would let anyone holding the public key sign (RFC 8725 §2.1, §3.1).
+log = logging.getLogger("neckcheck.security")
+
 ALLOWED_ALGORITHMS: Final = ("ES384", "RS384", "ES256", "RS256")
 JWKS_TIMEOUT: Final = (2, 5)  # (connect, read) seconds; a slow key server must not stall every hook call.
 REQUIRED_CLAIMS: Final = ("iss", "aud", "exp", "iat", "jti")
@@ -129,8 +132,8 @@ class JwtVerifier:
     """Verify bearer tokens from trusted issuers and refuse replays.
 
     The replay cache (``(iss, jti)`` → ``exp``) and the ``jku`` JWK Set cache live in this instance, which the
-    app factory owns. With several worker processes each has its own cache, so a token replayed to another
-    worker is not caught; a database-backed ``jti`` store shared by the workers is the next step.
+    app factory owns. ``shared_replay`` (the app passes the database's ReplayStore) catches a token replayed
+    to another worker or replica; if that store is down, each process still refuses replays it has seen.
     """
 
     def __init__(
@@ -141,6 +144,7 @@ class JwtVerifier:
         leeway_seconds: int = 30,
         clock: Callable[[], float] = time.time,
         jwks_cache_seconds: int = 300,
+        shared_replay: Callable[[str, str, float], bool] | None = None,
     ) -> None:
         self._issuers = dict(issuers)
         self._session = session if session is not None else requests.Session()
@@ -150,6 +154,7 @@ class JwtVerifier:
         self._jwks_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._seen: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
+        self._shared_replay = shared_replay  # e.g. ReplayStore.first_use: across workers and replicas
 
     def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
         """The claims of a valid token for ``audience`` (this endpoint's URL); else raise Unauthorized."""
@@ -233,6 +238,15 @@ class JwtVerifier:
             if (iss, jti) in self._seen:
                 raise Unauthorized(f"jti {_quote(jti)} replayed for issuer {iss!r}")
             self._seen[(iss, jti)] = exp
+        if self._shared_replay is None:
+            return
+        try:
+            first = self._shared_replay(iss, jti, exp)
+        except Exception as exc:  # the shared store is down: this process still refuses what it has seen
+            log.warning("shared jti store unavailable (%s); replay check is per process", type(exc).__name__)
+            return
+        if not first:
+            raise Unauthorized(f"jti {_quote(jti)} replayed for issuer {iss!r} (seen by another process)")
 
 
 def _bearer_token(authorization: str | None) -> str:

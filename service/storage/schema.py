@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -45,4 +45,12 @@ audit = Table(
     Column("output_ids", Text, nullable=False),  # JSON list of output identifier values
     Column("status", String(16), nullable=False),  # final | preliminary
     Column("risk", String(16), nullable=False),
+)
+
+jwt_replay = Table(
+    "jwt_replay",
+    metadata,
+    Column("iss", String(255), primary_key=True),
+    Column("jti", String(255), primary_key=True),
+    Column("exp", Float, nullable=False, index=True),  # seconds since the epoch; the row may go after it
 )

@@ -119,3 +119,13 @@ def test_cors_only_for_configured_origins(secured: FlaskClient) -> None:
     )
     assert preflight.status_code == 200
     assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+def test_a_token_replayed_to_another_worker_is_refused(make_app: Callable[..., Flask], ehr: Ehr) -> None:
+    """Two apps on one database stand for two gunicorn workers (or replicas): the jti store is shared."""
+    first = make_app(insecure_dev=False, trusted_issuers_file=ehr.issuers_file).test_client()
+    second = make_app(insecure_dev=False, trusted_issuers_file=ehr.issuers_file).test_client()
+    headers = ehr.headers(AUDIENCE)
+    assert post(first, headers)[0] == 200
+    assert post(second, headers) == (401, b"")
+    assert post(second, ehr.headers(AUDIENCE))[0] == 200
