@@ -36,6 +36,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return cluster.create_database(f"audit_{next(_names)}")
 
 
+def neckcheck(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed CLI, with only the given NECKCHECK_* settings in its environment."""
+    return subprocess.run(
+        [str(NECKCHECK), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def assess(app: Flask, name: str = "S7-observations.json") -> int:
     response = app.test_client().post("/fhir/$assess", data=body(name), content_type="application/fhir+json")
     return response.status_code
@@ -124,14 +131,7 @@ def test_without_auto_migrate_postgresql_waits_for_db_upgrade(
     app = make_app(database_url=url)
     ready = app.test_client().get("/readyz")
     assert ready.status_code == 503 and "neckcheck db upgrade" in ready.get_json()["reason"]
-    done = subprocess.run(
-        [str(NECKCHECK), "db", "upgrade"],
-        env={"NECKCHECK_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = neckcheck("db", "upgrade", NECKCHECK_DATABASE_URL=url)
     assert done.returncode == 0, done.stderr
     assert current_revision(make_engine(url)) == head_revision()
     assert app.test_client().get("/readyz").status_code == 200
@@ -143,25 +143,11 @@ def test_audit_export_as_ndjson(make_app: Callable[..., Flask], database_url: st
     assert app.extensions["neckcheck.audit"].flush()
     assert assess(app, "S5-questionnaire.json") == 200
     assert app.extensions["neckcheck.audit"].flush()
-    done = subprocess.run(
-        [str(NECKCHECK), "audit", "--since", "2000-01-01"],
-        env={"NECKCHECK_DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = neckcheck("audit", "--since", "2000-01-01", NECKCHECK_DATABASE_URL=database_url)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [(e["status"], e["risk"]) for e in lines] == [("final", "moderate"), ("preliminary", "low")]
-    future = subprocess.run(
-        [str(NECKCHECK), "audit", "--since", "2999-01-01"],
-        env={"NECKCHECK_DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    future = neckcheck("audit", "--since", "2999-01-01", NECKCHECK_DATABASE_URL=database_url)
     assert future.stdout == ""
 
 
@@ -172,26 +158,11 @@ def test_cli_evaluate_with_audit(database_url: str, tmp_path: Path) -> None:
         "NECKCHECK_SPOOL_DIR": str(tmp_path / "spool"),
     }
     if database_url.startswith("postgresql"):
-        subprocess.run(
-            [str(NECKCHECK), "db", "upgrade"], env=env, check=True, capture_output=True, timeout=60
-        )
+        assert neckcheck("db", "upgrade", **env).returncode == 0
     scenario = Path(__file__).parents[1] / "fixtures" / "scenarios" / "S3-observations.json"
-    done = subprocess.run(
-        [str(NECKCHECK), "evaluate", "--audit", str(scenario)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = neckcheck("evaluate", "--audit", str(scenario), **env)
     assert done.returncode == 0, done.stderr
-    exported = subprocess.run(
-        [str(NECKCHECK), "audit", "--since", "2000-01-01"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    exported = neckcheck("audit", "--since", "2000-01-01", **env)
+    assert exported.returncode == 0, exported.stderr
     (event,) = [json.loads(line) for line in exported.stdout.splitlines()]
     assert event["channel"] == "cli" and event["caller"].startswith("cli:") and event["risk"] == "high"
