@@ -67,8 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("feedback-report", help="CDS Hooks card acceptance and override rates")
     report.set_defaults(run=_feedback_report)
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")
-    serve.add_argument("--bind", default="127.0.0.1:8080")
-    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--bind", help="host:port (default NECKCHECK_BIND, else 127.0.0.1:8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (default NECKCHECK_WORKERS, else 2)")
     serve.set_defaults(run=_serve)
     return parser
 

@@ -1,31 +1,29 @@
-"""Run the app under gunicorn from Python, with the same config file the container uses."""
+"""``neckcheck serve``: gunicorn with the same config file the container and ``make run`` use.
+
+It replaces the current process with ``python -m gunicorn`` (rather than embedding gunicorn) so the
+config file runs first, as it does in the container: it must set up the metrics directory before the
+app, and prometheus_client with it, is imported.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
-from typing import Any
-
-from gunicorn.app.base import BaseApplication
-
-from service.app import create_app
 
 CONFIG_FILE = Path(__file__).with_name("gunicorn.conf.py")
 
 
-class _Server(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]):
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        self.cfg.set("config", str(CONFIG_FILE))
-        self.load_config_from_file(str(CONFIG_FILE))
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return create_app()
+def command(bind: str | None, workers: int | None) -> list[str]:
+    """Options given here win over the config file's NECKCHECK_BIND / NECKCHECK_WORKERS."""
+    argv = [sys.executable, "-m", "gunicorn", "--config", str(CONFIG_FILE)]
+    if bind:
+        argv += ["--bind", bind]
+    if workers:
+        argv += ["--workers", str(workers)]
+    return [*argv, "service.app:create_app()"]
 
 
-def run(bind: str = "127.0.0.1:8080", workers: int = 2) -> None:
-    _Server({"bind": bind, "workers": workers}).run()
+def run(bind: str | None = None, workers: int | None = None) -> None:
+    argv = command(bind, workers)
+    os.execv(argv[0], argv)

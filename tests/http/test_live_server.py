@@ -6,7 +6,9 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -66,3 +68,17 @@ def test_the_readme_curl_examples_work_as_written(base_url: str, index: int) -> 
         assert summary(out) == EXPECTED["S1-observations.json"]
     else:
         assert out["cards"][0]["indicator"] == "critical"
+
+
+def test_neckcheck_serve_runs_the_same_server(tmp_path: Path) -> None:
+    neckcheck = str(Path(sys.executable).with_name("neckcheck"))
+    with running(tmp_path, [neckcheck, "serve", "--workers", "2"]) as server:  # bind from NECKCHECK_BIND
+        assert requests.get(f"{server.url}/readyz", timeout=5).json()["status"] == "ready"
+        for _ in range(4):
+            requests.get(f"{server.url}/healthz", timeout=5)
+        metrics = requests.get(f"{server.url}/metrics", timeout=5).text
+        # both workers' counts, added up: the config file ran before the app was imported
+        counted = re.search(
+            r'neckcheck_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)', metrics
+        )
+        assert counted and float(counted.group(1)) >= 5  # 4 here + the start-up probe(s)
