@@ -236,15 +236,7 @@ def derive(inproc: list[dict[str, Any]], http: dict[str, Any], mem: dict[str, An
 
 def print_table(results: dict[str, Any]) -> None:
     log("\n== In-process (ms per call; median / p95; same bytes, interleaved round-robin) ==")
-    cols = [
-        "assess_dict",
-        "assess_bytes",
-        "assess_strict",
-        "orjson_floor",
-        "fhir_resources",
-        "parse_json",
-        "fhir_bytes",
-    ]
+    cols = inprocess.MEASUREMENTS
     log(f"{'case':<11} {'entries':>7} {'KiB':>6} {'rounds':>6}  " + "  ".join(f"{c:>17}" for c in cols))
     for c in results["inprocess"]:
         t = c["timings"]

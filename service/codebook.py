@@ -38,6 +38,17 @@ class CodeBook:
     def side_coding(self, side: str) -> Coding:
         return _clean(self.raw["laterality"][side])
 
+    def order_codings(self, key: str) -> list[Coding]:
+        """An order's codes, local first (codes.json: the local code is always emitted, any standard
+        code listed with it follows; the generic referral code never stands alone)."""
+        spec = self.raw["orders"][key]
+        found = [spec.get("local") or spec["code"]]
+        if spec.get("local"):
+            found.append(spec["code"])
+        if spec.get("standard"):
+            found.append(spec["standard"])
+        return [_clean(c) for c in found]
+
     def coding(self, *path: str) -> Coding:
         """A coding at ``path`` in codes.json, e.g. ``coding("categories", "imaging")``."""
         node: Any = self.raw

@@ -46,6 +46,10 @@ class Unprocessable(NeckcheckError):
     issue_code = "processing"
 
 
+class NoFacts(Unprocessable):
+    """The Bundle is readable but no entry gives any neckcheck fact (a CDS Hooks call then shows no card)."""
+
+
 class TooLarge(NeckcheckError):
     """The body or the number of entries is over the configured limit."""
 

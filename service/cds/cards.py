@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ class CardContext:
     spine_instead_of_brain: bool = False
 
 
+@cache  # immutable data, read once per process rather than on every card
 def override_reasons(path: Path = OVERRIDE_REASONS) -> list[dict[str, str]]:
     raw = json.loads(path.read_text(encoding="utf-8"))
     return [{"system": raw["system"], "code": c["code"], "display": c["display"]} for c in raw["codes"]]
@@ -46,9 +48,7 @@ def card_for(
     if decision.final and not decision.fired and not ctx.spine_instead_of_brain:
         return None
     indicator = INDICATOR[decision.risk] if decision.fired else "info"
-    if not decision.final:
-        indicator = max(indicator, "warning", key=RANK.index)
-    if ctx.spine_instead_of_brain:
+    if not decision.final or ctx.spine_instead_of_brain:
         indicator = max(indicator, "warning", key=RANK.index)
     digest = assessment.bundle["entry"][0]["resource"]["identifier"][0]["value"]
     requests = [
@@ -65,7 +65,7 @@ def card_for(
             "url": ctx.plan_definition_url,
             "topic": book.fact_codings("facial-numbness")[0],
         },
-        "overrideReasons": override_reasons(),
+        "overrideReasons": list(override_reasons()),
         "links": [
             {"label": "Rule set (FHIR PlanDefinition)", "url": ctx.plan_definition_url, "type": "absolute"}
         ],

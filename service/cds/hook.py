@@ -19,7 +19,7 @@ from service.cds.discovery import HOOKS, ORDER_SIGN, prefetch_templates
 from service.cds.draft_orders import drafted_orders
 from service.cds.fhir_client import FhirClient
 from service.cds.prefetch import gather
-from service.errors import InvalidInput, NotFound, Problem, Unprocessable
+from service.errors import InvalidInput, NoFacts, NotFound, Problem, Unprocessable
 from service.rules.table import SCHEMAS_DIR
 
 SCHEMAS = SCHEMAS_DIR / "cds-hooks"
@@ -48,6 +48,12 @@ def check(payload: Any, schema: str) -> dict[str, Any]:
     return result
 
 
+def known_service(service_id: str) -> None:
+    """404 for a service id discovery does not list."""
+    if service_id not in HOOKS:
+        raise NotFound(f"no CDS service {service_id[:64]!r}; see GET /cds-services")
+
+
 @dataclass(frozen=True)
 class HookResult:
     response: dict[str, Any]
@@ -65,8 +71,7 @@ def run_hook(
     plan_definition_url: str,
     now: dt.datetime | None = None,
 ) -> HookResult:
-    if service_id not in HOOKS:
-        raise NotFound(f"no CDS service {service_id[:64]!r}; see GET /cds-services")
+    known_service(service_id)
     request = check(payload, "hook-request.schema.json")
     if request["hook"] != HOOKS[service_id]:
         raise InvalidInput(
@@ -87,10 +92,8 @@ def run_hook(
     }
     try:
         assessment = assessor.run(bundle, as_of=when)
-    except Unprocessable as error:
-        if any("no entry gives any neckcheck fact" in p.message for p in error.problems):
-            return HookResult({"cards": []}, None, gathered.fetched, gathered.failures)
-        raise
+    except NoFacts:
+        return HookResult({"cards": []}, None, gathered.fetched, gathered.failures)
     subject = assessment.intake.subject.get("reference")
     if subject != f"Patient/{patient_id}":
         raise Unprocessable("the data is about another patient than context.patientId", "context.patientId")

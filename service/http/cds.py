@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from service.cds.discovery import HOOKS, discovery
-from service.cds.hook import check, run_hook
-from service.errors import NotFound, Unsupported
+from service.cds.discovery import discovery
+from service.cds.hook import check, known_service, run_hook
+from service.errors import Unsupported
 from service.http.auth import public_base, record, require_token, settings
 from service.intake.json_body import parse_json
 
@@ -57,8 +57,7 @@ def _json_body() -> Any:
 
 @bp.post("/<service_id>")
 def call_service(service_id: str) -> Response:
-    if service_id not in HOOKS:
-        raise NotFound(f"no CDS service {service_id[:64]!r}; see GET /cds-services")
+    known_service(service_id)  # before the body is read: an unknown service is a 404 whatever was sent
     payload = _json_body()
     plan = f"{public_base()}/fhir/PlanDefinition/neckcheck-escalation"
     ext = current_app.extensions
@@ -82,8 +81,7 @@ def call_service(service_id: str) -> Response:
 
 @bp.post("/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
-    if service_id not in HOOKS:
-        raise NotFound(f"no CDS service {service_id[:64]!r}; see GET /cds-services")
+    known_service(service_id)
     payload = check(_json_body(), "feedback.schema.json")
     current_app.extensions["neckcheck.feedback"].record_feedback(service_id, payload["feedback"])
     return jsonify({})

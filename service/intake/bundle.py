@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.codebook import CodeBook
-from service.errors import InvalidInput, Problem, TooLarge, Unprocessable
+from service.errors import InvalidInput, NoFacts, Problem, TooLarge, Unprocessable
 from service.intake.fields import JSON, obj, opt_datetime, opt_list, opt_obj, opt_str
 from service.intake.observation import observation_readings
 from service.intake.questionnaire_response import is_ours, questionnaire_readings
@@ -218,7 +218,7 @@ def _check_subjects(
         )
     if not readings:
         reasons = [Problem(f"{s.location}: {s.reason}", s.location) for s in skipped[:20]]
-        raise Unprocessable(
+        raise NoFacts(
             "no entry gives any neckcheck fact",
             problems=[
                 Problem("no entry gives any neckcheck fact (see codes in the Questionnaire)"),

@@ -108,7 +108,7 @@ def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
                         "id": f"{rule.id}-{o.order}",
                         "title": table.orders[o.order].title,
                         "priority": o.priority,
-                        "code": [{"coding": _order_codings(o.order, book)}],
+                        "code": [{"coding": book.order_codings(o.order)}],
                     }
                     for o in rule.orders
                 ],
@@ -133,16 +133,6 @@ def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
         ),
         "action": actions,
     }
-
-
-def _order_codings(key: str, book: CodeBook) -> list[JSON]:
-    spec = book.raw["orders"][key]
-    found = [spec.get("local") or spec["code"]]
-    if spec.get("local"):
-        found.append(spec["code"])
-    if spec.get("standard"):
-        found.append(spec["standard"])
-    return [{k: c[k] for k in ("system", "code", "display") if k in c} for c in found]
 
 
 def operation_definition(table: RuleTable, book: CodeBook) -> JSON:

@@ -84,11 +84,7 @@ def service_request(
     order: ProposedOrder, decision: Decision, intake: Intake, table: RuleTable, book: CodeBook, ids: Ids
 ) -> JSON:
     spec = book.raw["orders"][order.key]
-    codings = [_coding(spec.get("local") or spec["code"])]
-    if spec.get("local"):
-        codings.append(_coding(spec["code"]))
-    if spec.get("standard"):
-        codings.append(_coding(spec["standard"]))
+    codings = book.order_codings(order.key)
     fired = {r.rule.id: r for r in decision.fired}
     notes = [rule_rationale(fired[rule_id], intake, table) for rule_id in order.rules]
     if table.orders[order.key].note:
@@ -100,14 +96,14 @@ def service_request(
         "instantiatesCanonical": [plan_definition_canonical(book, table)],
         "status": "draft",
         "intent": "proposal",
-        "category": [{"coding": [_coding(book.raw["categories"][spec["category"]])]}],
+        "category": [{"coding": [book.coding("categories", spec["category"])]}],
         "priority": order.priority,
         "code": {"coding": codings, "text": table.orders[order.key].title},
         **_common(intake),
         "authoredOn": fhir_datetime(intake.as_of),
     }
     if spec.get("performerType"):
-        resource["performerType"] = {"coding": [_coding(spec["performerType"])]}
+        resource["performerType"] = {"coding": [book.coding("orders", order.key, "performerType")]}
     reasons = references(order.evidence, "Observation")
     if reasons:
         resource["reasonReference"] = reasons
@@ -117,7 +113,3 @@ def service_request(
     resource["supportingInfo"] = [*references(intake.responses), risk]
     resource["note"] = [{"text": n} for n in notes]
     return resource
-
-
-def _coding(raw: JSON) -> JSON:
-    return {k: raw[k] for k in ("system", "code", "display") if k in raw}
