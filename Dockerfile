@@ -24,11 +24,15 @@ RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH"
 
 WORKDIR /src
-COPY pyproject.toml README.md /src/
+# The package and the data it reads at run time: service/data/ links to schemas/ and openapi.yaml, and the
+# wheel build copies their contents into the package (pyproject.toml package-data).
+COPY pyproject.toml README.md openapi.yaml /src/
+COPY schemas/ /src/schemas/
 COPY service/ /src/service/
-# Non-editable install: the dependencies pinned in pyproject.toml, plus the package metadata
-# (the app reports its version from it). The code that runs is /app/service (PYTHONPATH below).
-RUN pip install --no-cache-dir /src
+# Build the wheel, then install it (and the dependencies pinned in pyproject.toml) as any user would: the
+# image runs the installed package, never the sources, and needs no PYTHONPATH.
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels /src \
+    && pip install --no-cache-dir /wheels/neckcheck-*.whl
 
 # ---- final: the venv, the code and its data, a non-root user ----
 FROM ${PYTHON_IMAGE}
@@ -38,7 +42,6 @@ LABEL org.opencontainers.image.title="neckcheck" \
 
 # HOME=/tmp: nothing in the image is writable but /tmp and /var/lib/neckcheck.
 ENV PATH="/opt/venv/bin:$PATH" \
-    PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
@@ -54,15 +57,10 @@ RUN groupadd --system --gid 10001 neckcheck \
 
 COPY --from=builder /opt/venv /opt/venv
 
-# The package finds its rule table and codes at <repo root>/schemas and the API description at
-# <repo root>/openapi.yaml, i.e. next to service/: they must stay siblings under /app, and the code
-# runs from /app. Owned by root, so the service cannot modify its own code or rules.
-WORKDIR /app
-COPY service/ /app/service/
-COPY schemas/ /app/schemas/
-COPY openapi.yaml /app/openapi.yaml
-# Byte-compile at build time: at run time the root filesystem is read-only (and PYTHONDONTWRITEBYTECODE).
-RUN python -m compileall -q /app/service
+# Nothing else: the venv holds the installed package with its data, byte-compiled by pip at install time
+# (at run time the root filesystem is read-only). Owned by root, so the service cannot change its own code
+# or rules.
+WORKDIR /var/lib/neckcheck
 
 VOLUME ["/var/lib/neckcheck"]
 USER 10001:10001
@@ -71,4 +69,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"]
 
-CMD ["gunicorn", "--config", "service/gunicorn.conf.py", "service.app:create_app()"]
+CMD ["neckcheck", "serve"]

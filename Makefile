@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## run: serve on http://127.0.0.1:8080 under gunicorn with the embedded default config
 run: $(STAMP)
-	NECKCHECK_INSECURE_DEV=1 $(BIN)/gunicorn --config service/gunicorn.conf.py 'service.app:create_app()'
+	NECKCHECK_INSECURE_DEV=1 $(BIN)/neckcheck serve
 
 ## test: ruff, mypy, the deployment checks, then every test
 test: $(STAMP) lint typecheck deploy-check unit

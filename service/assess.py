@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -68,4 +69,10 @@ def assess(
     Raises a ``service.errors.NeckcheckError`` subclass when the input cannot be assessed; its
     ``status`` and ``problems`` say why.
     """
-    return Assessor.load().run(bundle, as_of, output).bundle
+    return default_assessor().run(bundle, as_of, output).bundle
+
+
+@cache
+def default_assessor() -> Assessor:
+    """The packaged rule table and codes, loaded and cross-checked once per process (immutable data)."""
+    return Assessor.load()

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from service.errors import ConfigError
-from service.rules.table import SCHEMAS_DIR, RuleTable
+from service.packaged import SCHEMAS_DIR
+from service.rules.table import RuleTable
 
 DEFAULT_CODES = SCHEMAS_DIR / "codes.json"
 

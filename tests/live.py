@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).parents[1]
-MAKE_RUN = ["gunicorn", "--config", "service/gunicorn.conf.py", "service.app:create_app()"]
+MAKE_RUN = ["neckcheck", "serve"]  # the Makefile's `make run`, the container's CMD
 
 
 def free_port() -> int:
@@ -49,8 +49,9 @@ class Server:
         return self.process.wait(timeout=30)
 
 
-def start(folder: Path, command: list[str] | None = None, **env: str) -> Server:
-    """Start ``command`` (default: exactly what ``make run`` runs) with a throwaway database in ``folder``."""
+def start(folder: Path, command: list[str] | None = None, cwd: Path = ROOT, **env: str) -> Server:
+    """Start ``command`` (default: exactly what ``make run`` runs) with a throwaway database in ``folder``;
+    ``env`` wins over this process's environment (``PATH`` included)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -65,7 +66,7 @@ def start(folder: Path, command: list[str] | None = None, **env: str) -> Server:
     log = folder / "server.log"  # a file, not a pipe: an unread pipe fills up and blocks the server
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command or MAKE_RUN, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
+            command or MAKE_RUN, cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

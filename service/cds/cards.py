@@ -18,7 +18,8 @@ from service.assess import Assessment
 from service.codebook import CodeBook
 from service.output.identifiers import stable_uuid
 from service.output.rationale import data_required
-from service.rules.table import SCHEMAS_DIR, RuleTable
+from service.packaged import SCHEMAS_DIR
+from service.rules.table import RuleTable
 
 INDICATOR = {"high": "critical", "moderate": "warning", "low": "info", "negligible": "info"}
 RANK = ("info", "warning", "critical")

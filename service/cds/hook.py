@@ -20,7 +20,7 @@ from service.cds.draft_orders import drafted_orders
 from service.cds.fhir_client import FhirClient
 from service.cds.prefetch import gather
 from service.errors import InvalidInput, NoFacts, NotFound, Problem, Unprocessable
-from service.rules.table import SCHEMAS_DIR
+from service.packaged import SCHEMAS_DIR
 
 SCHEMAS = SCHEMAS_DIR / "cds-hooks"
 

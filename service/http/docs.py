@@ -15,10 +15,10 @@ from flask import Blueprint, Response, send_file, send_from_directory
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # ships no py.typed
 
 from service.errors import NotFound
+from service.packaged import OPENAPI_FILE
 
 bp = Blueprint("docs", __name__)
 
-OPENAPI = Path(__file__).resolve().parents[2] / "openapi.yaml"
 SWAGGER_UI = Path(swagger_ui_path)
 # The only files of the bundle the page uses; anything else under /docs/ is a 404.
 ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"})
@@ -69,7 +69,7 @@ def _strict(response: Response) -> Response:
 @bp.get("/openapi.yaml")
 def openapi() -> Response:
     """The file itself, so what is served is exactly what the contract tests validate against."""
-    return send_file(OPENAPI, mimetype="application/yaml", max_age=0)
+    return send_file(OPENAPI_FILE, mimetype="application/yaml", max_age=0)
 
 
 @bp.get("/docs")

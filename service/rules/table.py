@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from service.errors import ConfigError
+from service.packaged import SCHEMAS_DIR
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 DEFAULT_TABLE = SCHEMAS_DIR / "rules" / "neckcheck-escalation-1.0.0.json"
 
 FACT_KINDS = ("bool", "side", "days", "date", "score")

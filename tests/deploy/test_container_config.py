@@ -24,7 +24,7 @@ DEPLOY = ROOT / "deploy"
 BASE = DEPLOY / "kubernetes" / "base"
 OVERLAY = DEPLOY / "kubernetes" / "overlays" / "postgresql"
 GUNICORN_CONF = ROOT / "service" / "gunicorn.conf.py"
-CMD = ["gunicorn", "--config", "service/gunicorn.conf.py", "service.app:create_app()"]
+CMD = ["neckcheck", "serve"]
 
 # Variables the service is gaining right now (being added to service/config.py by parallel work).
 # NECKCHECK_AUTO_MIGRATE has since become Settings.auto_migrate; drop names once they have landed.
@@ -77,20 +77,22 @@ def test_multi_stage_build_on_python_311_slim() -> None:
     assert "ARG PYTHON_IMAGE=python:3.11." in text and "-slim" in text
     assert stages[0][0] == ("FROM", "${PYTHON_IMAGE} AS builder")
     assert stages[-1][0][1].startswith("${PYTHON_IMAGE}")
-    assert any(n == "RUN" and "pip install --no-cache-dir /src" in a for n, a in stages[0])
+    assert any(n == "RUN" and "pip wheel" in a and "/wheels/neckcheck-" in a for n, a in stages[0])
     assert any(n == "COPY" and a.startswith("--from=builder /opt/venv") for n, a in stages[-1])
 
 
-def test_cmd_is_exactly_the_gunicorn_command() -> None:
+def test_cmd_is_neckcheck_serve() -> None:
     assert [json.loads(args) for args in final("CMD")][-1] == CMD
-    assert final("WORKDIR")[-1] == "/app"  # the CMD's relative config path is read from /app
-    assert GUNICORN_CONF.is_file()
+    assert final("WORKDIR")[-1] == "/var/lib/neckcheck"  # the volume: a relative SQLite path lands there
 
 
-def test_cmd_app_spec_names_the_factory() -> None:
+def test_serve_runs_gunicorn_with_the_packaged_config_and_the_factory() -> None:
     from service import app
+    from service.serve import command
 
-    module, _, call = CMD[-1].partition(":")
+    argv = command(None, None)
+    assert argv[1:5] == ["-m", "gunicorn", "--config", str(GUNICORN_CONF)]
+    module, _, call = argv[-1].partition(":")
     assert module == "service.app" and call == "create_app()"
     assert callable(app.create_app)
 
@@ -103,7 +105,7 @@ def test_runs_as_non_root_and_exposes_8080() -> None:
     assert env["NECKCHECK_BIND"] == "0.0.0.0:8080"
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert env["HOME"] == "/tmp"
-    assert env["PYTHONPATH"] == "/app"
+    assert "PYTHONPATH" not in env  # the installed wheel, not a source tree
 
 
 def test_healthcheck_probes_healthz_on_8080() -> None:
@@ -112,11 +114,9 @@ def test_healthcheck_probes_healthz_on_8080() -> None:
     assert "curl" not in check and "urllib" in check
 
 
-def test_code_schemas_and_openapi_are_siblings_under_app() -> None:
-    copies = {args.split()[-1].rstrip("/"): args.split()[0].rstrip("/") for args in final("COPY")}
-    assert copies["/app/service"] == "service"
-    assert copies["/app/schemas"] == "schemas"
-    assert copies["/app/openapi.yaml"] == "openapi.yaml"
+def test_final_image_copies_only_the_venv() -> None:
+    """No second copy of the sources: the package and its data come in the venv, from the wheel."""
+    assert final("COPY") == ["--from=builder /opt/venv /opt/venv"]
 
 
 def test_sqlite_default_lives_on_a_volume() -> None:

@@ -35,13 +35,8 @@ def start_production(tmp_path: Path, **env: str) -> Server:
     return start(tmp_path, dockerfile_cmd(), NECKCHECK_WORKERS="2", **env)
 
 
-def test_the_dockerfile_cmd_is_the_production_gunicorn_config() -> None:
-    assert dockerfile_cmd() == [
-        "gunicorn",
-        "--config",
-        "service/gunicorn.conf.py",
-        "service.app:create_app()",
-    ]
+def test_the_dockerfile_cmd_is_neckcheck_serve() -> None:
+    assert dockerfile_cmd() == ["neckcheck", "serve"]
 
 
 def test_health_readiness_metrics_and_an_assessment(server: Server) -> None:

@@ -1,0 +1,115 @@
+"""The package as a user installs it: the wheel, in a fresh venv, used from a folder outside the checkout.
+
+What runs here is the installed copy only: no PYTHONPATH, no editable finder, and the working directory is
+a temporary folder, so a file read from the source tree instead of the package would fail these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.live import ROOT, running
+
+EXAMPLE = ROOT / "tests" / "fixtures" / "scenarios" / "S1-observations.json"
+
+
+@dataclass(frozen=True)
+class Installed:
+    bin: Path
+    outside: Path  # a working directory that is not the checkout
+
+    def env(self) -> dict[str, str]:
+        clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        return {**clean, "PATH": f"{self.bin}:{os.environ['PATH']}"}
+
+    def run(self, *argv: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [str(self.bin / argv[0]), *argv[1:]],
+            cwd=self.outside,
+            env=self.env(),
+            input=stdin,
+            capture_output=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    root = tmp_path_factory.mktemp("wheel")
+    wheels = root / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = wheels.glob("neckcheck-*.whl")
+    target = root / "venv"
+    venv.create(target, with_pip=True)
+    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, str(wheel)], check=True, capture_output=True, timeout=600)
+    outside = root / "elsewhere"
+    outside.mkdir()
+    yield Installed(target / "bin", outside)
+
+
+def test_the_wheel_carries_the_data_the_service_reads(installed: Installed) -> None:
+    probe = (
+        "import service, service.packaged as p, json; "
+        "print(json.dumps([service.__file__, str(p.DATA_DIR), "
+        "sorted(str(f.relative_to(p.DATA_DIR)) for f in p.DATA_DIR.rglob('*') if f.is_file())]))"
+    )
+    done = installed.run("python", "-c", probe)
+    assert done.returncode == 0, done.stderr.decode()
+    module, data_dir, files = json.loads(done.stdout)
+    assert "site-packages" in module and not module.startswith(str(ROOT))
+    assert not Path(data_dir).is_symlink()
+    packaged = {str(p.relative_to(ROOT)) for p in (ROOT / "schemas").rglob("*.json")}
+    assert {f"{f}" for f in files} == {*packaged, "openapi.yaml"}
+
+
+def test_the_library(installed: Installed) -> None:
+    script = (
+        "import json, sys; from service import assess; "
+        "out = assess(json.load(sys.stdin)); "
+        "print(out['entry'][0]['resource']['prediction'][0]['qualitativeRisk']['coding'][0]['code'])"
+    )
+    done = installed.run("python", "-c", script, stdin=EXAMPLE.read_bytes())
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().strip() == "moderate"
+
+
+def test_the_command_line(installed: Installed) -> None:
+    done = installed.run("neckcheck", "evaluate", str(EXAMPLE))
+    assert done.returncode == 0, done.stderr.decode()
+    bundle = json.loads(done.stdout)
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds[0] == "RiskAssessment" and kinds.count("ServiceRequest") == 2
+    rules = installed.run("neckcheck", "rules")
+    assert rules.returncode == 0 and b"urgent-signs" in rules.stdout
+
+
+def test_the_app_answers_an_assessment(installed: Installed, tmp_path: Path) -> None:
+    with running(tmp_path, ["neckcheck", "serve"], cwd=installed.outside, **installed.env()) as server:
+        answer = requests.post(
+            f"{server.url}/fhir/$assess",
+            data=EXAMPLE.read_bytes(),
+            headers={"Content-Type": "application/fhir+json"},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["entry"][0]["resource"]["status"] == "final"
+        contract = requests.get(f"{server.url}/openapi.yaml", timeout=10)
+        assert contract.status_code == 200
+        assert contract.content == (ROOT / "openapi.yaml").read_bytes()
+        assert requests.get(f"{server.url}/readyz", timeout=10).json()["status"] == "ready"
