@@ -15,8 +15,9 @@ def fhir_bytes(resource: Any) -> bytes:
     """Compact UTF-8 JSON; orjson keeps key order, so equal answers are equal bytes."""
     try:
         return orjson.dumps(resource)
-    except TypeError:  # an integer beyond 64 bits echoed from the input: the general encoder
-        return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except TypeError:  # an integer beyond 64 bits echoed from the input: the general encoder (ASCII, so
+        # even a stray lone surrogate comes out as a JSON escape rather than an encoding error)
+        return json.dumps(resource, separators=(",", ":")).encode("ascii")
 
 
 def fhir_response(resource: Any, status: int = 200) -> Response:

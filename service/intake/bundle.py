@@ -16,6 +16,7 @@ from typing import Any
 
 from service.codebook import CodeBook
 from service.errors import InvalidInput, NoFacts, Problem, TooLarge, Unprocessable
+from service.intake.fhir_json import check_envelope, check_resource, looks_clean
 from service.intake.fields import JSON, obj, opt_datetime, opt_list, opt_obj, opt_str
 from service.intake.observation import observation_readings
 from service.intake.questionnaire_response import is_ours, questionnaire_readings
@@ -23,6 +24,7 @@ from service.intake.readings import Reading, Skipped
 from service.rules.facts import Evidence, Fact
 from service.rules.table import RuleTable
 
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _PATIENT_URL = re.compile(r"(?:^|/)(Patient|Group)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
@@ -74,13 +76,15 @@ def read_bundle(
         or now
         or dt.datetime.now(dt.UTC).replace(microsecond=0)
     )
+    clean = looks_clean(bundle)
+    check_envelope(bundle, "Bundle", clean)
     entries = [_entry(raw, i) for i, raw in enumerate(raw_entries)]
     patients = {
         e.full_url: e.evidence.reference
         for e in entries
         if e is not None and e.resource_type == "Patient" and e.full_url
     }
-    return _Reader(book, table, when, patients).read(entries)
+    return _Reader(book, table, when, patients, clean).read(entries)
 
 
 def _entry(raw: Any, i: int) -> _Entry | None:
@@ -105,9 +109,12 @@ def _entry(raw: Any, i: int) -> _Entry | None:
 
 
 class _Reader:
-    def __init__(self, book: CodeBook, table: RuleTable, as_of: dt.datetime, patients: dict[str, str]):
+    def __init__(
+        self, book: CodeBook, table: RuleTable, as_of: dt.datetime, patients: dict[str, str], clean: bool
+    ):
         self.book, self.table, self.as_of = book, table, as_of
         self.patients = patients  # Patient entry fullUrl -> Patient/id, so urn:uuid subjects compare equal
+        self.clean = clean  # the whole Bundle holds no null and no control character (fhir_json)
 
     def read(self, entries: list[_Entry | None]) -> Intake:
         readings: list[Reading] = []
@@ -122,6 +129,8 @@ class _Reader:
             if entry is None:
                 continue
             got, notes, progress = self._read_entry(entry)
+            if got or entry.resource_type in ("Patient", "Encounter"):  # what is read must be FHIR JSON
+                check_resource(entry.resource, entry.loc, self.clean, entry.full_url)
             readings += got
             skipped += notes
             in_progress = in_progress or (progress and bool(got))
@@ -141,7 +150,7 @@ class _Reader:
                 if encounter and (got or entry.resource_type == "Encounter"):
                     encounters.append(encounter)
             elif entry.resource_type != "Patient":  # Patient entries resolve references (see __init__)
-                skipped.append(Skipped(entry.loc, f"{entry.resource_type} not read by neckcheck"))
+                skipped.append(Skipped(entry.loc, f"{_type_name(entry.resource_type)} not read by neckcheck"))
         _check_subjects(subjects, no_subject, readings, skipped)
         facts, conflicts = resolve(readings, self.table, self.as_of)
         basis = tuple(dict.fromkeys(ev for fact in facts.values() for ev in fact.evidence))
@@ -171,7 +180,7 @@ class _Reader:
         return [], [], False
 
     def _subject(self, entry: _Entry) -> tuple[str | None, JSON]:
-        key = "patient" if entry.resource_type == "Encounter" else "subject"
+        key = "subject"  # Observation, QuestionnaireResponse and (R4) Encounter alike
         ref = opt_obj(entry.resource, key, entry.loc)
         if ref is None:
             return None, {}
@@ -199,6 +208,11 @@ class _Reader:
             return entry.evidence.reference if entry.evidence.resolvable else None
         ref = opt_obj(entry.resource, "encounter", entry.loc)
         return None if ref is None else opt_str(ref, "reference", f"{entry.loc}.encounter")
+
+
+def _type_name(resource_type: str) -> str:
+    """The type as given if it is a FHIR type name; otherwise nothing of it is echoed."""
+    return resource_type if _TYPE_NAME.fullmatch(resource_type) else "a resource of no FHIR type"
 
 
 def _check_subjects(

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from service.errors import InvalidInput
+from service.intake.fhir_json import check_envelope
 from service.intake.fields import obj, opt_list, opt_obj, opt_str, parse_datetime
 
 
@@ -14,6 +15,7 @@ def unwrap(body: Any) -> tuple[Any, dt.datetime | None, str | None]:
     resource = obj(body, "request body")
     if resource.get("resourceType") != "Parameters":
         return resource, None, None
+    check_envelope(resource, "Parameters")
     bundle: Any = None
     as_of: dt.datetime | None = None
     output: str | None = None

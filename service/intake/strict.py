@@ -24,7 +24,8 @@ def validate_strictly(resource: Any) -> None:
         raise InvalidInput(f"not a FHIR resource type: {str(resource_type)[:40]!r}") from exc
     try:
         model.model_validate(resource)
-    except (ValidationError, ValueError, TypeError) as exc:
+    except (ValidationError, ValueError, TypeError, KeyError) as exc:  # KeyError: fhir_core on an unknown
+        # resourceType nested in a Bundle entry
         errors = exc.errors() if isinstance(exc, ValidationError) else [{"loc": (), "msg": str(exc)}]
         problems = [
             Problem(

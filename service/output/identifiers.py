@@ -21,8 +21,9 @@ def content_hash(request: Any) -> str:
     shared by the identifiers and the audit record."""
     try:
         canonical = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # an integer beyond 64 bits in a field intake does not read: the slower, general form
-        canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except TypeError:  # an integer beyond 64 bits (or a lone surrogate) in a field intake does not read
+        text = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = text.encode("utf-8", "surrogatepass")
     return hashlib.sha256(canonical).hexdigest()
 
 

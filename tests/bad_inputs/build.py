@@ -57,6 +57,7 @@ def case(
     content_type: str = FHIR,
     query: str | None = None,
     xfail: str | None = None,
+    expression: str | None = None,
 ) -> None:
     """One corpus file: ``body`` is bytes as is, or a JSON value written with indent=1."""
     if name in CASES:
@@ -71,6 +72,8 @@ def case(
         entry["query"] = query
     if xfail:
         entry["xfail"] = xfail
+    if expression:
+        entry["expression"] = expression  # an issue of the OperationOutcome names this path
     CASES[name] = entry
 
 
@@ -864,9 +867,11 @@ def cases() -> None:
                 rid="w\u00e9akness", note=[{"text": "engourdissement \u00e0 gauche \u2014 \U0001f9e0 \u0000"}]
             )
         ),
-        200,
-        "non-ASCII id characters and emoji/NUL in a note",
+        400,
+        "a NUL in a note and a non-ASCII id are not FHIR JSON (R4 \u00a72.24.0.1 string, id)",
+        expression="Bundle.entry[0].resource.note[0].text",
     )
+    strict_json_cases()
     case(
         "subject-identifier.json",
         bundle(obs(subject={"identifier": {"system": "urn:oid:1.2.3", "value": "MRN-1"}})),
@@ -899,6 +904,171 @@ def cases() -> None:
         bundle(obs(), timestamp=None),
         200,
         "no Bundle.timestamp: asOf is the server clock",
+    )
+
+
+def strict_json_cases() -> None:
+    """FHIR JSON rules (R4 §2.6.2) on the resources neckcheck reads (issue 9 point 2)."""
+    at = "Bundle.entry[0].resource"
+    case(
+        "unicode-valid.json",
+        bundle(obs(note=[{"text": "engourdissement \u00e0 gauche \u2014 \U0001f9e0\ttab\r\nnew line"}])),
+        200,
+        "non-ASCII text, emoji, tab, CR and LF are valid in a string",
+    )
+    case(
+        "obs-valueboolean-null-and-quantity-string.json",
+        bundle(obs(valueBoolean=None) | {"valueBoolean": None, "valueQuantity": {"value": "ten"}}),
+        400,
+        "null is not a value, and an Observation has one value[x]",
+        expression=f"{at}.valueBoolean",
+    )
+    case(
+        "obs-id-nul.json",
+        bundle(obs(rid="weak\u0000ness")),
+        400,
+        "a NUL in an id (it would be echoed into RiskAssessment.basis)",
+        expression=f"{at}.id",
+    )
+    case(
+        "obs-id-65-chars.json",
+        bundle(obs(rid="a" * 65)),
+        400,
+        "an id is 1-64 characters",
+        expression=f"{at}.id",
+    )
+    case(
+        "obs-id-underscore.json",
+        bundle(obs(rid="weak_ness")),
+        400,
+        "an id is [A-Za-z0-9-.] only",
+        expression=f"{at}.id",
+    )
+    case(
+        "obs-two-values.json",
+        bundle(obs(valueString="yes")),
+        400,
+        "valueBoolean and valueString: value[x] takes one type",
+        expression=f"{at}.valueString",
+    )
+    case(
+        "obs-two-effective.json",
+        bundle(obs(effectivePeriod={"start": TS})),
+        400,
+        "effectiveDateTime and effectivePeriod: effective[x] takes one type",
+        expression=f"{at}.effectivePeriod",
+    )
+    case(
+        "obs-component-two-values.json",
+        bundle(
+            obs(
+                "facial-numbness",
+                component=[
+                    {
+                        "code": {"coding": [LATERALITY]},
+                        "valueCodeableConcept": {"coding": [LEFT]},
+                        "valueString": "left",
+                    }
+                ],
+            )
+        ),
+        400,
+        "a component has one value[x]",
+        expression=f"{at}.component[0].valueString",
+    )
+    case(
+        "qr-answer-two-values.json",
+        bundle(qr([answer("weakness", valueBoolean=True, valueString="yes")])),
+        400,
+        "a QuestionnaireResponse answer has one value[x]",
+        expression=f"{at}.item[0].answer[0].valueString",
+    )
+    case(
+        "obs-note-bell-character.json",
+        bundle(obs(note=[{"text": "ding\u0007"}])),
+        400,
+        "control characters other than tab, CR and LF are not allowed in a string",
+        expression=f"{at}.note[0].text",
+    )
+    case(
+        "obs-null-in-array.json",
+        bundle(obs(category=[None])),
+        400,
+        "null in an array is only a placeholder beside a _name extension array",
+        expression=f"{at}.category[0]",
+    )
+    case(
+        "obs-subject-reference-space.json",
+        bundle(obs(subject={"reference": "Patient/bad 1"})),
+        400,
+        "a reference is relative (Type/id), absolute, urn:uuid/urn:oid or #contained",
+        expression=f"{at}.subject.reference",
+    )
+    case(
+        "obs-fullurl-not-a-uri.json",
+        {**bundle(obs()), "entry": [{"fullUrl": "urn:uuid:not-a-uuid", "resource": obs()}]},
+        400,
+        "the fullUrl of a read entry stands in for its reference: an absolute URL or urn:uuid",
+        expression="Bundle.entry[0].fullUrl",
+    )
+    case(
+        "bundle-timestamp-null.json",
+        bundle(obs(), timestamp=None) | {"timestamp": None},
+        400,
+        "null is not a value in the Bundle either",
+        expression="Bundle.timestamp",
+    )
+    case(
+        "parameters-part-null.json",
+        parameters({"name": "bundle", "resource": bundle(obs())}, {"name": "asOf", "valueDateTime": None}),
+        400,
+        "null is not a value in the Parameters either",
+        expression="Parameters.parameter[1].valueDateTime",
+    )
+    case(
+        "patient-primitive-extension-array.json",
+        bundle(
+            {
+                "resourceType": "Patient",
+                "id": "bad-1",
+                "name": [
+                    {
+                        "given": ["Ann", None],
+                        "_given": [
+                            None,
+                            {"extension": [{"url": "https://example.org/x", "valueString": "y"}]},
+                        ],
+                    }
+                ],
+            },
+            obs(),
+        ),
+        200,
+        "a null keeps its place in a primitive array beside its _name array (R4 \u00a72.6.2.7)",
+    )
+    case(
+        "lone-surrogate-escape.json",
+        compact(bundle(obs(note=[{"text": "SURROGATE"}]))).replace(b"SURROGATE", b"\\udb8b"),
+        400,
+        "a \\u escape of a lone surrogate in a read resource is not Unicode text (it once gave a 500)",
+        expression=f"{at}.note[0].text",
+    )
+    case(
+        "lone-surrogate-in-ignored-resource.json",
+        compact(bundle(obs(), {"resourceType": "SURROGATE", "id": "SURROGATE"})).replace(
+            b"SURROGATE", b"\\udb8b"
+        ),
+        200,
+        "lone surrogates in a resource neckcheck ignores: ignored, and nothing of them echoed",
+    )
+    case(
+        "ignored-resource-with-nulls-and-nul.json",
+        bundle(
+            obs(),
+            {"resourceType": "Basic", "id": "odd_one", "code": None, "text": {"div": "\u0000"}},
+        ),
+        200,
+        "a resource neckcheck ignores stays ignored and listed, whatever it holds",
     )
 
 

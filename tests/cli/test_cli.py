@@ -78,3 +78,13 @@ def test_rules_prints_every_rule_from_the_table() -> None:
     for rule in ("urgent-signs", "imaging-referral", "persistent-numbness", "radiculopathy-pattern"):
         assert rule in text
     assert "facial-numbness-days > 14" in text
+
+
+def test_input_that_is_not_fhir_json_exits_2_with_the_path() -> None:
+    """FHIR JSON rules (R4 §2.6.2): a NUL in an id is refused, never echoed into the output."""
+    done = run("evaluate", str(Path(__file__).parents[1] / "bad_inputs" / "obs-id-nul.json"))
+    assert done.returncode == 2
+    outcome = json.loads(done.stdout)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert ["Bundle.entry[0].resource.id"] in [i.get("expression") for i in outcome["issue"]]
+    assert b"400" in done.stderr

@@ -87,4 +87,7 @@ def test_bad_input_gets_its_status(client: FlaskClient, built: Path, name: str, 
     assert body["resourceType"] == "OperationOutcome", text[:500]
     diagnostics = [i.get("diagnostics") for i in body.get("issue", [])]
     assert any(isinstance(d, str) and d.strip() for d in diagnostics), text[:500]
+    if "expression" in case:  # the refusal names the offending element (FHIRPath-like)
+        expressions = [e for i in body["issue"] for e in i.get("expression", [])]
+        assert case["expression"] in expressions, text[:500]
     validate_fhir(body)

@@ -301,7 +301,7 @@ def test_an_encounter_entry_becomes_the_encounter() -> None:
         "resourceType": "Encounter",
         "id": "e1",
         "status": "finished",
-        "patient": {"reference": "Patient/p1"},
+        "subject": {"reference": "Patient/p1"},
     }
     intake = read(bundle_of(observation("headache", True), encounter))
     assert intake.encounter == {"reference": "Encounter/e1"}
@@ -312,7 +312,7 @@ def test_an_encounter_of_another_patient_is_a_second_subject() -> None:
         "resourceType": "Encounter",
         "id": "e1",
         "status": "finished",
-        "patient": {"reference": "Patient/p2"},
+        "subject": {"reference": "Patient/p2"},
     }
     with pytest.raises(Unprocessable, match="one patient per request"):
         read(bundle_of(observation("headache", True), encounter))
