@@ -54,11 +54,12 @@ def audit_record_cost(n: int = 200) -> dict[str, Any]:
         from service.intake.json_body import parse_json
         from service.storage.audit import AuditEvent, AuditLog
         from service.storage.database import make_engine, upgrade
+        from service.storage.spool import Spool
 
         with tempfile.TemporaryDirectory(prefix="neckcheck-bench-audit-") as tmp:
             engine = make_engine(f"sqlite:///{tmp}/audit.db")
             upgrade(engine)
-            audit = AuditLog(engine, Path(tmp) / "spool")
+            audit = AuditLog(engine, Spool(Path(tmp) / "spool", max_bytes=2**20))
             body = parse_json(bundles.SMALL.read_bytes())
             assessment = Assessor.load().run(body)
             samples = []

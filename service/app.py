@@ -51,6 +51,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         NECKCHECK_VERSION=_version(),
         NECKCHECK_SETTINGS=settings,
     )
+    metrics = Metrics()
     app.extensions.update(
         {
             "neckcheck.assessor": Assessor.load(
@@ -65,8 +66,8 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
             "neckcheck.jwt": _verifier(settings, ReplayStore(engine)),
             "neckcheck.database": engine,
             "neckcheck.feedback": FeedbackStore(engine),
-            "neckcheck.audit": AuditLog(engine, spool_for(settings)),
-            "neckcheck.metrics": Metrics(),
+            "neckcheck.audit": AuditLog(engine, spool_for(settings), metrics),
+            "neckcheck.metrics": metrics,
             "neckcheck.clock": lambda: dt.datetime.now(dt.UTC),  # tests replace it to fix asOf
         }
     )

@@ -51,6 +51,8 @@ class Settings:
     spool_dir: Path = (
         Path(tempfile.gettempdir()) / "neckcheck-spool"
     )  # audit records kept while the DB is down
+    # /readyz turns 503 when the spool reaches this size (kept below the Kubernetes emptyDir sizeLimit)
+    spool_max_bytes: int = 512 * 1024 * 1024
     fhir_connect_timeout: float = 1.0
     fhir_read_timeout: float = 3.0
     fhir_retries: int = 1
@@ -88,6 +90,8 @@ class Settings:
             raise ConfigError(f"{_env('max_body_bytes')} must be at least 1024, got {self.max_body_bytes}")
         if self.max_entries < 1:
             raise ConfigError(f"{_env('max_entries')} must be at least 1, got {self.max_entries}")
+        if self.spool_max_bytes < 4096:
+            raise ConfigError(f"{_env('spool_max_bytes')} must be at least 4096, got {self.spool_max_bytes}")
         for name in ("rules_file", "codes_file", "trusted_issuers_file"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():

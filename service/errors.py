@@ -92,5 +92,18 @@ class PrefetchUnavailable(NeckcheckError):
     issue_code = "incomplete"
 
 
+class StorageUnavailable(Exception):
+    """The database cannot take records now (lost connection, timeout, schema not there yet): a transient
+    state, so the records wait in the spool. ``lines`` are the records not stored, as spool lines.
+
+    Raised and caught inside service/storage only; a caller never sees it (answers do not wait on storage).
+    """
+
+    def __init__(self, cause: BaseException, lines: list[str]):
+        super().__init__(f"database unavailable ({type(cause).__name__})")
+        self.cause = cause
+        self.lines = lines
+
+
 class ConfigError(Exception):
     """A setting is invalid: the service refuses to start and says which one."""

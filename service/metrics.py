@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 
 from service.rules.decide import Decision
 
@@ -41,6 +49,34 @@ class Metrics:
             ["key", "outcome"],
             registry=r,
         )
+        # Readiness and the audit spool (set by /readyz and /metrics; see _pod_gauge)
+        self.degraded = _pod_gauge(
+            "neckcheck_degraded", "1 while answering without the database (audit records spooled), else 0", r
+        )
+        self.ready = _pod_gauge(
+            "neckcheck_ready", "1 while /readyz answers 200 (ready or degraded), else 0", r
+        )
+        self.spool_bytes = _pod_gauge(
+            "neckcheck_audit_spool_bytes", "Bytes of audit records waiting in the spool for the database", r
+        )
+        self.spool_max_bytes = _pod_gauge(
+            "neckcheck_audit_spool_max_bytes",
+            "NECKCHECK_SPOOL_MAX_BYTES: /readyz is 503 from this size on",
+            r,
+        )
+        self.audit_spooled = Counter(
+            "neckcheck_audit_spooled", "Audit records written to the spool (database unavailable)", registry=r
+        )
+        self.audit_quarantined = Counter(
+            "neckcheck_audit_quarantined",
+            "Audit records the database refused for good, moved to the quarantine file",
+            registry=r,
+        )
+        self.audit_lost = Counter(
+            "neckcheck_audit_lost",
+            "Audit records neither stored nor spooled (spool not writable)",
+            registry=r,
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -65,3 +101,9 @@ class Metrics:
             multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
             return generate_latest(combined)
         return generate_latest(self.registry)
+
+
+def _pod_gauge(name: str, documentation: str, registry: CollectorRegistry) -> Gauge:
+    """A value of the whole pod: every worker sees the same database and spool directory, so the most
+    recent value any live worker set is the pod's (prometheus_client multiprocess "livemostrecent")."""
+    return Gauge(name, documentation, registry=registry, multiprocess_mode="livemostrecent")

@@ -7,6 +7,7 @@ upgrade`` does it, and /readyz reports a schema that is behind.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from service.errors import ConfigError
 
@@ -65,14 +66,42 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def readiness(engine: Engine) -> str | None:
-    """None when the database answers and its schema is current; else why not (for /readyz)."""
+@dataclass(frozen=True)
+class DatabaseState:
+    reachable: bool
+    problem: str | None = None  # None: reachable, with a current schema
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def readiness(engine: Engine) -> DatabaseState:
+    """Whether the database answers, and with the current schema (for /readyz)."""
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         current = current_revision(engine)
     except SQLAlchemyError as exc:
-        return f"database unreachable ({type(exc).__name__})"
+        return DatabaseState(reachable=False, problem=f"database unreachable ({type(exc).__name__})")
     if current != head_revision():
-        return f"database schema at {current}, expected {head_revision()}: run `neckcheck db upgrade`"
-    return None
+        return DatabaseState(
+            reachable=True,
+            problem=f"database schema at {current}, expected {head_revision()}: run `neckcheck db upgrade`",
+        )
+    return DatabaseState(reachable=True)
+
+
+def refused(exc: SQLAlchemyError) -> bool:
+    """True when the database refused the data itself, so the same row can never be stored by retrying.
+
+    PEP 249 sorts driver errors: DataError (a value the column cannot hold: a NUL byte in PostgreSQL text,
+    a string longer than its column) and IntegrityError (a constraint) are about the row. OperationalError,
+    InterfaceError, a timeout or a dropped connection are about the database, and so are ProgrammingError
+    and InternalError here: a missing table is the schema's fault, not the row's, and must not send every
+    record to quarantine. A StatementError that is not a driver error was raised while binding the row's
+    values, before anything reached the database.
+    """
+    if isinstance(exc, DBAPIError):
+        return not exc.connection_invalidated and isinstance(exc, DataError | IntegrityError)
+    return isinstance(exc, StatementError)

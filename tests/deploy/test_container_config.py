@@ -338,6 +338,15 @@ def test_deployment_runs_the_image_command_hardened() -> None:
     assert "emptyDir" in volumes["tmp"] and "emptyDir" in volumes["spool"]
 
 
+def test_readiness_turns_503_before_the_spool_volume_is_full() -> None:
+    """Past its sizeLimit an emptyDir gets the pod evicted: the spool bound must come well before."""
+    pod = rendered(BASE)["Deployment"]["spec"]["template"]["spec"]
+    limit = {v["name"]: v for v in pod["volumes"]}["spool"]["emptyDir"]["sizeLimit"]
+    units = {"Mi": 2**20, "Gi": 2**30}
+    size_limit = int(limit[:-2]) * units[limit[-2:]]
+    assert int(configmap()["NECKCHECK_SPOOL_MAX_BYTES"]) <= size_limit // 2
+
+
 def test_shutdown_fits_in_the_grace_period() -> None:
     pod = rendered(BASE)["Deployment"]["spec"]["template"]["spec"]
     command = container(rendered(BASE))["lifecycle"]["preStop"]["exec"]["command"]

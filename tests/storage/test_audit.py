@@ -1,7 +1,8 @@
-"""The audit trail and the feedback store on SQLite and on a real PostgreSQL server.
+"""The audit trail on SQLite and on a real PostgreSQL server.
 
 An outage of the database never loses a record and never stops an assessment: records wait in the spool
-and reach the database once it is back.
+and reach the database once it is back, and readiness holds (degraded) while the spool can take them.
+A record the database refuses for good goes to quarantine instead of blocking the others.
 """
 
 from __future__ import annotations
@@ -9,18 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 from flask import Flask
 from sqlalchemy import func, select
 
+from service.errors import ConfigError
+from service.storage.audit import AuditEvent
 from service.storage.database import current_revision, head_revision, make_engine
 from service.storage.schema import audit
+from tests.live import free_port, running
 from tests.postgres import Cluster
 from tests.scenarios import body
 
@@ -98,30 +105,213 @@ def test_a_database_that_is_down_spools_and_loses_nothing(
     assert log.flush()
     assert log.pending() == 2
     log.engine = good_engine
-    assert assess(app) == 200  # the next write replays the spool first
-    assert stored(app) == 3 and log.pending() == 0
-
-
-def test_killing_postgresql_mid_run_loses_nothing(make_app: Callable[..., Flask], postgres: Cluster) -> None:
-    app = make_app(database_url=postgres.create_database("outage"), auto_migrate=True)
-    client = app.test_client()
+    assert app.test_client().get("/readyz").get_json()["status"] == "ready"  # which asks for a replay
+    assert stored(app) == 2 and log.pending() == 0
     assert assess(app) == 200
-    assert stored(app) == 1
-    postgres.stop("immediate")  # the database dies, without warning
-    try:
-        start = time.monotonic()
-        assert [assess(app) for _ in range(3)] == [200, 200, 200]  # answers go on
-        assert time.monotonic() - start < 15  # each write waits a bounded time at most
-        ready = client.get("/readyz")
-        assert ready.status_code == 503 and "unreachable" in ready.get_json()["reason"]
+    assert stored(app) == 3
+
+
+def live_metric(url: str, name: str) -> float:
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    (value,) = re.findall(rf"^{name} (\S+)$", text, re.M)
+    return float(value)
+
+
+def count_rows(url: str) -> int:
+    with make_engine(url).connect() as conn:
+        count: int = conn.execute(select(func.count()).select_from(audit)).scalar_one()
+        return count
+
+
+def test_postgresql_killed_mid_run_answers_go_on_readiness_holds_and_every_record_arrives(
+    postgres: Cluster, tmp_path: Path
+) -> None:
+    """The deployed server (gunicorn, two workers) through a real outage of its shared database."""
+    url = postgres.create_database("outage")
+    with running(
+        tmp_path, NECKCHECK_DATABASE_URL=url, NECKCHECK_AUTO_MIGRATE="1", NECKCHECK_WORKERS="2"
+    ) as server:
+
+        def post() -> int:
+            return requests.post(
+                f"{server.url}/fhir/$assess",
+                data=body("S7-observations.json"),
+                headers={"Content-Type": "application/fhir+json"},
+                timeout=30,
+            ).status_code
+
+        assert [post() for _ in range(5)] == [200] * 5
+        assert requests.get(f"{server.url}/readyz", timeout=10).json()["status"] == "ready"
+        postgres.stop("immediate")  # the database dies, without warning
+        try:
+            start = time.monotonic()
+            assert [post() for _ in range(20)] == [200] * 20  # answers go on
+            assert time.monotonic() - start < 20  # no answer waits on the database
+            deadline = time.monotonic() + 20
+            while True:  # the writer threads spool what they could not store
+                ready = requests.get(f"{server.url}/readyz", timeout=10)
+                if ready.json()["spoolBytes"] > 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert ready.status_code == 200, ready.text
+            state = ready.json()
+            assert state["status"] == "degraded" and "database unreachable" in state["reason"]
+            assert 0 < state["spoolBytes"] < state["spoolMaxBytes"]
+            assert live_metric(server.url, "neckcheck_degraded") == 1.0
+            assert live_metric(server.url, "neckcheck_ready") == 1.0
+            assert live_metric(server.url, "neckcheck_audit_spool_bytes") > 0
+        finally:
+            postgres.start()
+            postgres.wait_ready()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # readiness checks start the replay
+            state = requests.get(f"{server.url}/readyz", timeout=10).json()
+            if state["status"] == "ready" and state["spoolBytes"] == 0 and count_rows(url) == 25:
+                break
+            time.sleep(0.2)
+        assert (state["status"], state["spoolBytes"]) == ("ready", 0)
+        assert count_rows(url) == 25  # every record, once
+        assert live_metric(server.url, "neckcheck_degraded") == 0.0
+        assert (
+            live_metric(server.url, "neckcheck_audit_quarantined_total") == 0.0
+        )  # an outage is not a refusal
+    spools = list((tmp_path / "spool").rglob("*"))
+    assert not [p for p in spools if p.is_file()], spools
+
+
+def unreachable_postgresql() -> str:
+    """A PostgreSQL URL where nothing listens: refused at once, like a database that is down."""
+    return f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/neckcheck"
+
+
+def test_readiness_turns_503_when_the_spool_is_full(make_app: Callable[..., Flask]) -> None:
+    app = make_app(database_url=unreachable_postgresql(), spool_max_bytes=4096)
+    client = app.test_client()
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["status"] == "degraded"
+    assert (ready.get_json()["spoolBytes"], ready.get_json()["spoolMaxBytes"]) == (0, 4096)
+    answered = 0
+    while client.get("/readyz").status_code == 200:
+        assert assess(app) == 200
         assert app.extensions["neckcheck.audit"].flush()
-        assert app.extensions["neckcheck.audit"].pending() == 3
-    finally:
-        postgres.start()
-        postgres.wait_ready()
-    assert client.get("/readyz").status_code == 200  # readiness drains the spool
-    assert app.extensions["neckcheck.audit"].pending() == 0
-    assert stored(app) == 4
+        answered += 1
+        assert answered < 50
+    full = client.get("/readyz").get_json()
+    assert full["status"] == "not ready" and "spool is full" in full["reason"]
+    assert full["spoolBytes"] >= 4096
+    assert assess(app) == 200  # a request that still arrives is answered, and its record kept
+    assert app.extensions["neckcheck.audit"].flush()
+    assert app.extensions["neckcheck.audit"].pending() == answered + 1
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "neckcheck_ready 0.0" in text and "neckcheck_degraded 0.0" in text
+    assert f"neckcheck_audit_spooled_total {answered + 1}.0" in text
+
+
+def test_readiness_turns_503_when_the_spool_is_not_writable(
+    make_app: Callable[..., Flask], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")  # the spool directory would have to be inside a file: not even root can
+    app = make_app(database_url=unreachable_postgresql(), spool_dir=blocker / "spool")
+    client = app.test_client()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503, ready.get_json()
+    assert "database unreachable" in ready.get_json()["reason"]
+    assert "spool is not writable" in ready.get_json()["reason"]
+    assert assess(app) == 200  # the answer is not held back; the lost record is logged and counted
+    assert app.extensions["neckcheck.audit"].flush()
+    assert "neckcheck_audit_lost_total 1.0" in client.get("/metrics").get_data(as_text=True)
+    assert "1 record(s) lost" in caplog.text
+
+
+def test_the_spool_bound_is_checked_at_start(make_app: Callable[..., Flask]) -> None:
+    with pytest.raises(ConfigError, match="NECKCHECK_SPOOL_MAX_BYTES must be at least 4096"):
+        make_app(spool_max_bytes=100)
+
+
+def event(**changes: str) -> AuditEvent:
+    values = {
+        "id": str(uuid.uuid4()),
+        "at": "2026-11-02T10:00:00+00:00",
+        "channel": "http",
+        "caller": "dev",
+        "rule_set": "neckcheck-escalation 1.0.0",
+        "input_hash": "0" * 64,
+        "input_ids": ["Observation/o1"],
+        "output_ids": ["ra-1"],
+        "status": "final",
+        "risk": "low",
+    }
+    return AuditEvent(**{**values, **changes})
+
+
+def refused_by_postgresql() -> list[AuditEvent]:
+    return [
+        event(caller="iss|sub\x00with a NUL"),  # PostgreSQL text cannot hold a NUL byte
+        event(channel="x" * 20),  # longer than its column, String(8)
+        event(caller="iss|\ud800"),  # valid JSON, but no UTF-8 form: the driver cannot send it
+    ]
+
+
+def quarantined(app: Flask) -> list[dict[str, str]]:
+    path: Path = app.extensions["neckcheck.audit"].spool.quarantine_file
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def stored_ids(app: Flask) -> set[str]:
+    with app.extensions["neckcheck.database"].connect() as conn:
+        return set(conn.execute(select(audit.c.id)).scalars())
+
+
+def test_a_record_postgresql_refuses_leaves_a_live_batch_for_quarantine(
+    make_app: Callable[..., Flask], postgres: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(database_url=postgres.create_database("refused_live"), auto_migrate=True)
+    log = app.extensions["neckcheck.audit"]
+    good = [event() for _ in range(3)]
+    bad = refused_by_postgresql()
+    assert log.store([good[0], bad[0], good[1], bad[1], good[2], bad[2]]) is True  # one batch
+    assert stored_ids(app) == {e.id for e in good}
+    entries = {json.loads(q["line"])["id"]: q for q in quarantined(app)}
+    assert list(entries) == [bad[2].id, bad[0].id, bad[1].id]  # unsendable first, then as PostgreSQL refused
+    assert [q["error"] for q in entries.values()] == ["UnicodeEncodeError", "DataError", "DataError"]
+    assert "NUL" in entries[bad[0].id]["reason"] and "too long" in entries[bad[1].id]["reason"]
+    assert log.pending() == 0  # nothing left behind to be retried forever
+    assert all(e.id in caplog.text for e in bad)
+    assert "with a NUL" not in caplog.text  # the log names the record, never its content
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "neckcheck_audit_quarantined_total 3.0" in text
+    log.submit(event())  # and the writer goes on
+    assert log.flush() and len(stored_ids(app)) == 4
+    # the runbook (deploy/README.md): fix the line, put it back as audit-<anything>.ndjson, replay
+    fixed = entries[bad[0].id]["line"].replace("\\u0000", "")
+    (log.spool.directory / "audit-fixed.ndjson").write_text(fixed + "\n", encoding="utf-8")
+    assert log.replay() == 1
+    assert bad[0].id in stored_ids(app) and len(quarantined(app)) == 3
+
+
+def test_a_record_postgresql_refuses_does_not_block_the_spool(
+    make_app: Callable[..., Flask], postgres: Cluster
+) -> None:
+    app = make_app(database_url=postgres.create_database("refused_spool"), auto_migrate=True)
+    log = app.extensions["neckcheck.audit"]
+    bad = refused_by_postgresql()
+    before, after = [event() for _ in range(3)], [event() for _ in range(2)]
+    # as the writer spooled them during an outage: the refused records first, in the way of the others
+    log.spool.append([bad[0].line(), *(e.line() for e in before), bad[1].line()])
+    spooled = next(log.spool.directory.glob("audit-*.ndjson"))
+    with spooled.open("a", encoding="utf-8") as file:
+        file.write('{"id": "torn by a hard kill')  # a last line cut short, no newline
+    log.spool.append([*(e.line() for e in after), bad[2].line()])  # not swallowed by the torn line
+    assert log.pending() == 9
+    assert log.replay() == 9
+    assert stored_ids(app) == {e.id for e in before + after}
+    entries = quarantined(app)
+    torn = [q for q in entries if q["error"] == "JSONDecodeError"]
+    assert [q["line"] for q in torn] == ['{"id": "torn by a hard kill']
+    refused = {json.loads(q["line"])["id"]: q["error"] for q in entries if q not in torn}
+    assert refused == {bad[0].id: "DataError", bad[1].id: "DataError", bad[2].id: "UnicodeEncodeError"}
+    assert log.pending() == 0 and log.spool.size() == 0
 
 
 def test_without_auto_migrate_postgresql_waits_for_db_upgrade(
