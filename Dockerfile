@@ -24,11 +24,14 @@ RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH"
 
 WORKDIR /src
+# The runtime dependencies exactly as locked (`make lock`): every file checked against its hash in
+# requirements.lock, nothing resolved at build time. Then the project alone (--no-deps): the package
+# metadata (the app reports its version from it). The code that runs is /app/service (PYTHONPATH below).
+COPY requirements.lock /src/
+RUN pip install --no-cache-dir --require-hashes -r /src/requirements.lock
 COPY pyproject.toml README.md /src/
 COPY service/ /src/service/
-# Non-editable install: the dependencies pinned in pyproject.toml, plus the package metadata
-# (the app reports its version from it). The code that runs is /app/service (PYTHONPATH below).
-RUN pip install --no-cache-dir /src
+RUN pip install --no-cache-dir --no-deps /src
 
 # ---- final: the venv, the code and its data, a non-root user ----
 FROM ${PYTHON_IMAGE}
