@@ -24,15 +24,18 @@ RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH"
 
 WORKDIR /src
-# The package and the data it reads at run time: service/data/ links to schemas/ and openapi.yaml, and the
-# wheel build copies their contents into the package (pyproject.toml package-data).
+# The runtime dependencies exactly as locked (`make lock`): every file checked against its hash in
+# requirements.lock, nothing resolved at build time.
+COPY requirements.lock /src/
+RUN pip install --no-cache-dir --require-hashes -r /src/requirements.lock
+# Then the project alone (--no-deps), as a wheel: service/data/ links to schemas/ and openapi.yaml, and the
+# wheel build copies their contents into the package (pyproject.toml package-data). The image runs the
+# installed package, never the sources, and needs no PYTHONPATH.
 COPY pyproject.toml README.md openapi.yaml /src/
 COPY schemas/ /src/schemas/
 COPY service/ /src/service/
-# Build the wheel, then install it (and the dependencies pinned in pyproject.toml) as any user would: the
-# image runs the installed package, never the sources, and needs no PYTHONPATH.
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels /src \
-    && pip install --no-cache-dir /wheels/neckcheck-*.whl
+    && pip install --no-cache-dir --no-deps /wheels/neckcheck-*.whl
 
 # ---- final: the venv, the code and its data, a non-root user ----
 FROM ${PYTHON_IMAGE}

@@ -3,13 +3,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SBOM ?= sbom.cdx.json
+# The locks are resolved for the image's platform (CPython 3.11 on Linux) whatever machine runs `make lock`;
+# each pin lists the hashes of all its files on PyPI. UPGRADE=--upgrade moves every pin to the newest release.
+UV_COMPILE := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
+	--custom-compile-command 'make lock' $(UPGRADE)
 
-.PHONY: run test lint typecheck unit deploy-check bench golden clean
+.PHONY: run test lint typecheck unit deploy-check bench golden lock sbom clean
 
-$(STAMP): pyproject.toml
+# Dependencies are declared in pyproject.toml and installed from the hashed locks (`make lock`):
+# the runtime ones (as in the image), then the project itself without dependencies, then the dev tools.
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==25.3
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $(STAMP)
 
 ## run: serve on http://127.0.0.1:8080 under gunicorn with the embedded default config
@@ -38,9 +47,22 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run.py
 
-## golden: rewrite the golden output files after a deliberate change (review the diff!)
+## golden: after a deliberate change to the output, rewrite the golden files that differ. Each rewritten
+## file is a failed test (a rewrite never passes), so this fails when it changed something: review
+## `git diff tests/fixtures/golden`, then `make test` compares against the new files.
 golden: $(STAMP)
-	NECKCHECK_WRITE_GOLDEN=1 $(BIN)/pytest tests/http/test_golden.py
+	NECKCHECK_WRITE_GOLDEN=1 $(BIN)/pytest tests/http/test_scenarios.py -k test_golden_output
+
+## lock: resolve pyproject.toml's dependencies again into requirements.lock (runtime, used by the
+## Dockerfile) and requirements-dev.lock (runtime + dev), with hashes; commit both
+lock: $(STAMP)
+	$(UV_COMPILE) -o requirements.lock pyproject.toml
+	$(UV_COMPILE) -o requirements-dev.lock --extra dev -c requirements.lock pyproject.toml
+
+## sbom: CycloneDX JSON SBOM of the runtime environment -> $(SBOM): a venv holding only requirements.lock
+## (installed with --require-hashes, as in the image), described by cyclonedx-py
+sbom: $(STAMP)
+	sh deploy/sbom.sh $(BIN) $(SBOM)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SBOM) .mypy_cache .ruff_cache .pytest_cache .hypothesis

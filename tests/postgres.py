@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.debian import apt_install
+
 
 def _bin_dir() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
@@ -29,12 +31,7 @@ def install() -> Path:
     found = _bin_dir()
     if found:
         return found
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env, timeout=600)
-    subprocess.run(
-        [*prefix, "apt-get", "install", "-y", "-qq", "postgresql"], check=True, env=env, timeout=900
-    )
+    apt_install("postgresql")
     found = _bin_dir()
     if found is None:
         raise RuntimeError("apt-get installed postgresql but no /usr/lib/postgresql/*/bin/pg_ctl was found")

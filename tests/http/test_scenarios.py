@@ -1,6 +1,8 @@
 """Every public scenario end to end through HTTP: expected status, risk and orders; golden output bytes.
 
-Set NECKCHECK_WRITE_GOLDEN=1 (``make golden``) to rewrite the golden files after a deliberate change.
+After a deliberate change to the output, ``make golden`` (NECKCHECK_WRITE_GOLDEN=1) rewrites each golden file
+that differs from the answer - and that test still fails, so a rewrite is never a passing run: review
+``git diff tests/fixtures/golden``, then run the tests again against the new files.
 """
 
 from __future__ import annotations
@@ -48,9 +50,16 @@ def test_golden_output(client: FlaskClient, name: str) -> None:
     got = client.post("/fhir/$assess", data=body(name), content_type=FHIR).data
     pretty = json.dumps(json.loads(got), indent=1, ensure_ascii=False) + "\n"
     golden = GOLDEN / name
-    if os.environ.get("NECKCHECK_WRITE_GOLDEN"):
+    before = golden.read_text(encoding="utf-8") if golden.exists() else None
+    if pretty != before and os.environ.get("NECKCHECK_WRITE_GOLDEN"):
         golden.write_text(pretty, encoding="utf-8")
-    assert pretty == golden.read_text(encoding="utf-8")
+        pytest.fail(f"{golden} rewritten: review `git diff tests/fixtures/golden`, then run the tests again")
+    assert before is not None, f"no golden file {golden}: run make golden"
+    assert pretty == before
+
+
+def test_every_golden_file_belongs_to_an_assessed_scenario() -> None:
+    assert sorted(p.name for p in GOLDEN.iterdir()) == ASSESSED
 
 
 @pytest.mark.parametrize("name", ASSESSED)

@@ -57,7 +57,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     target = root / "venv"
     venv.create(target, with_pip=True)
     pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, str(wheel)], check=True, capture_output=True, timeout=600)
+    # as the Dockerfile does: the locked dependencies checked against their hashes, then the wheel alone
+    lock = ["--require-hashes", "-r", str(ROOT / "requirements.lock")]
+    subprocess.run([*pip, *lock], check=True, capture_output=True, timeout=600)
+    subprocess.run([*pip, "--no-deps", str(wheel)], check=True, capture_output=True, timeout=300)
     outside = root / "elsewhere"
     outside.mkdir()
     yield Installed(target / "bin", outside)
