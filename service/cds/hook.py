@@ -91,7 +91,8 @@ def run_hook(
         "entry": [{"resource": r} for r in gathered.resources],
     }
     try:
-        assessment = assessor.run(bundle, as_of=when)
+        # the clock, not an explicit asOf: later-dated evidence is clock skew and is used (rules.md §1)
+        assessment = assessor.run(bundle, now=when)
     except NoFacts:
         return HookResult({"cards": []}, None, gathered.fetched, gathered.failures)
     subject = assessment.intake.subject.get("reference")

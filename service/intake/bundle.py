@@ -41,6 +41,32 @@ class Intake:
     skipped: tuple[Skipped, ...]
 
 
+@dataclass(frozen=True)
+class _AsOf:
+    """The evaluation time and where it came from: ``asOf`` (explicit), ``Bundle.timestamp`` or the clock."""
+
+    when: dt.datetime
+    source: str
+
+    @property
+    def explicit(self) -> bool:
+        return self.source == "asOf"
+
+    def later(self, readings: list[Reading], loc: str) -> Skipped | None:
+        """A note when the resource behind ``readings`` is dated after the evaluation time (rules.md §1)."""
+        times = [r.when for r in readings if r.when is not None]
+        if not times or max(times) <= self.when:
+            return None
+        dated, at = max(times).isoformat(), self.when.isoformat()
+        if self.explicit:
+            return Skipped(loc, f"dated {dated}, after the evaluation time {at} given as asOf: not used")
+        return Skipped(
+            loc,
+            f"dated {dated}, after the evaluation time {at} ({self.source}): used all the same "
+            "(most likely clock skew between systems)",
+        )
+
+
 @dataclass
 class _Entry:
     loc: str
@@ -58,7 +84,13 @@ def read_bundle(
     max_entries: int = 1000,
     now: dt.datetime | None = None,
 ) -> Intake:
-    """The evaluation time is ``as_of``, else Bundle.timestamp, else ``now`` (rules.md §1)."""
+    """The evaluation time is ``as_of``, else Bundle.timestamp, else ``now`` (rules.md §1).
+
+    Evidence dated after it (rules.md §1, contract 1.0.1): with an explicit ``as_of`` the question is what
+    the rules would have said then, so a later resource did not exist yet and is not used (listed as
+    ignored); with Bundle.timestamp or the clock a later date is most likely clock skew, so the resource is
+    used, with an informational note. A resource with no time is used either way.
+    """
     bundle = obj(bundle, "Bundle")
     if bundle.get("resourceType") != "Bundle":
         kind = bundle.get("resourceType")
@@ -70,12 +102,9 @@ def read_bundle(
         raise TooLarge(
             f"the Bundle has {len(raw_entries)} entries; the limit is {max_entries}", "Bundle.entry"
         )
-    when = (
-        as_of
-        or opt_datetime(bundle, "timestamp", "Bundle")
-        or now
-        or dt.datetime.now(dt.UTC).replace(microsecond=0)
-    )
+    stamp = opt_datetime(bundle, "timestamp", "Bundle")
+    when = as_of or stamp or now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    source = "asOf" if as_of else "Bundle.timestamp" if stamp else "the server clock"
     clean = looks_clean(bundle)
     check_envelope(bundle, "Bundle", clean)
     entries = [_entry(raw, i) for i, raw in enumerate(raw_entries)]
@@ -84,7 +113,7 @@ def read_bundle(
         for e in entries
         if e is not None and e.resource_type == "Patient" and e.full_url
     }
-    return _Reader(book, table, when, patients, clean).read(entries)
+    return _Reader(book, table, _AsOf(when, source), patients, clean).read(entries)
 
 
 def _entry(raw: Any, i: int) -> _Entry | None:
@@ -109,10 +138,9 @@ def _entry(raw: Any, i: int) -> _Entry | None:
 
 
 class _Reader:
-    def __init__(
-        self, book: CodeBook, table: RuleTable, as_of: dt.datetime, patients: dict[str, str], clean: bool
-    ):
-        self.book, self.table, self.as_of = book, table, as_of
+    def __init__(self, book: CodeBook, table: RuleTable, as_of: _AsOf, patients: dict[str, str], clean: bool):
+        self.book, self.table, self.when = book, table, as_of
+        self.as_of = as_of.when
         self.patients = patients  # Patient entry fullUrl -> Patient/id, so urn:uuid subjects compare equal
         self.clean = clean  # the whole Bundle holds no null and no control character (fhir_json)
 
@@ -131,6 +159,10 @@ class _Reader:
             got, notes, progress = self._read_entry(entry)
             if got or entry.resource_type in ("Patient", "Encounter"):  # what is read must be FHIR JSON
                 check_resource(entry.resource, entry.loc, self.clean, entry.full_url)
+            later = self.when.later(got, entry.loc)
+            if later is not None:
+                notes.append(later)
+                got = [] if self.when.explicit else got
             readings += got
             skipped += notes
             in_progress = in_progress or (progress and bool(got))

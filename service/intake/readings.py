@@ -20,7 +20,8 @@ class Reading:
 
 @dataclass(frozen=True)
 class Skipped:
-    """An input resource or field that was deliberately not used, and why (an informational issue)."""
+    """An input resource or field that was not used, or not used as given, and why (an informational
+    issue): an unread type, a value taken as unknown, evidence dated after the evaluation time."""
 
     location: str
     reason: str

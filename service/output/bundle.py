@@ -41,6 +41,8 @@ def output_bundle(
     resources = [risk_assessment(decision, intake, table, book, ids)]
     resources += [service_request(o, decision, intake, table, book, ids) for o in decision.orders]
     if output == "transaction":
+        if intake.skipped:  # a transaction holds only what is created: the notes ride on the RiskAssessment
+            resources[0].setdefault("note", []).append({"text": input_notes(intake)})
         entries = [_create(r) for r in resources]
     else:
         entries = [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]
@@ -58,6 +60,17 @@ def output_bundle(
         "timestamp": as_of,
         "entry": entries,
     }
+
+
+NOTES_SHOWN = 50  # a Bundle of a thousand unrelated entries must not make a thousand-line note
+
+
+def input_notes(intake: Intake) -> str:
+    """The informational OperationOutcome of a collection, as one RiskAssessment.note for a transaction."""
+    shown = [f"{s.location}: {s.reason}" for s in intake.skipped[:NOTES_SHOWN]]
+    more = len(intake.skipped) - len(shown)
+    tail = f"; and {more} more" if more > 0 else ""
+    return f"Input not used, or not used as given ({len(intake.skipped)}): " + "; ".join(shown) + tail + "."
 
 
 def _create(resource: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.assess import Assessor
-from service.errors import InvalidInput, TooLarge, Unprocessable
+from service.errors import InvalidInput, NoFacts, TooLarge, Unprocessable
 from service.intake.bundle import Intake, read_bundle, resolve
 from service.intake.fields import parse_datetime
 from service.intake.json_body import parse_json
@@ -217,12 +217,57 @@ def test_agreeing_readings_are_no_conflict_and_both_are_evidence() -> None:
 def test_evaluation_time_is_as_of_then_timestamp_then_now(
     as_of: dt.datetime | None, timestamp: str | None, now: dt.datetime | None, expected: dt.datetime
 ) -> None:
-    bundle = bundle_of(observation("headache", True))
+    untimed = {k: v for k, v in observation("headache", True).items() if k != "effectiveDateTime"}
+    bundle = bundle_of(untimed)  # no time at all: used whatever the evaluation time (rules.md §1)
     if timestamp is None:
         del bundle["timestamp"]
     else:
         bundle["timestamp"] = timestamp
     assert read(bundle, as_of=as_of, now=now).as_of == expected
+
+
+# --- evidence dated after the evaluation time (rules.md §1, contract 1.0.1) ---------------------------
+
+APRIL, MAY = "2026-04-01T09:00:00Z", "2026-05-01T09:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("as_of", "timestamp", "now", "used", "note"),
+    [
+        # explicit asOf: "what would the rules have said then?" - the May record did not exist yet
+        (utc(2026, 4, 1, 9), None, None, False, "given as asOf: not used"),
+        (utc(2026, 4, 1, 9), MAY, None, False, "given as asOf: not used"),
+        # implicit evaluation time: a later date is most likely clock skew - never drop a red flag for it
+        (None, APRIL, None, True, "(Bundle.timestamp): used all the same"),
+        (None, None, utc(2026, 4, 1, 9), True, "(the server clock): used all the same"),
+    ],
+)
+def test_evidence_dated_after_the_evaluation_time(
+    as_of: dt.datetime | None, timestamp: str | None, now: dt.datetime | None, used: bool, note: str
+) -> None:
+    bundle = bundle_of(observation("weakness", True, when=MAY), observation("headache", True, when=APRIL))
+    if timestamp is None:
+        del bundle["timestamp"]
+    else:
+        bundle["timestamp"] = timestamp
+    intake = read(bundle, as_of=as_of, now=now)
+    assert ("weakness" in intake.facts) is used
+    assert intake.facts["headache"].value is True  # dated at the evaluation time: used either way
+    (later,) = [s for s in intake.skipped if "after the evaluation time" in s.reason]
+    assert later.location == "Bundle.entry[0].resource" and note in later.reason
+    assert "2026-05-01T09:00:00" in later.reason
+
+
+def test_an_untimed_resource_is_used_even_with_an_explicit_as_of() -> None:
+    untimed = {k: v for k, v in observation("weakness", True).items() if k != "effectiveDateTime"}
+    intake = read(bundle_of(untimed), as_of=utc(2020, 1, 1))
+    assert intake.facts["weakness"].value is True
+    assert not any("after the evaluation time" in s.reason for s in intake.skipped)
+
+
+def test_only_later_evidence_under_an_explicit_as_of_is_no_facts() -> None:
+    with pytest.raises(NoFacts, match="given as asOf: not used"):
+        read(bundle_of(observation("weakness", True, when=MAY)), as_of=utc(2026, 4, 1))
 
 
 def test_without_any_time_the_server_clock_is_used() -> None:
