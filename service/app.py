@@ -57,10 +57,12 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
                 settings.rules_file, settings.codes_file, settings.max_entries
             ),
             "neckcheck.fhir_client": FhirClient(
-                build_session(retries=settings.fhir_retries),
+                build_session(),
                 connect_timeout=settings.fhir_connect_timeout,
                 read_timeout=settings.fhir_read_timeout,
+                retries=settings.fhir_retries,
                 max_pages=settings.fhir_max_pages,
+                budget=settings.cds_fhir_deadline,
             ),
             "neckcheck.jwt": _verifier(settings, ReplayStore(engine)),
             "neckcheck.database": engine,
