@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.assess import Assessor
+from service.cds.discovery import prefetch_templates
 from service.cds.fhir_client import FhirClient, build_session
 from service.config import Settings
 from service.errors import ConfigError
@@ -51,11 +52,12 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         NECKCHECK_VERSION=_version(),
         NECKCHECK_SETTINGS=settings,
     )
+    assessor = Assessor.load(settings.rules_file, settings.codes_file, settings.max_entries)
     app.extensions.update(
         {
-            "neckcheck.assessor": Assessor.load(
-                settings.rules_file, settings.codes_file, settings.max_entries
-            ),
+            "neckcheck.assessor": assessor,
+            # what no request changes, built once per process rather than per hook call
+            "neckcheck.prefetch_templates": prefetch_templates(assessor.book),
             "neckcheck.fhir_client": FhirClient(
                 build_session(),
                 connect_timeout=settings.fhir_connect_timeout,
