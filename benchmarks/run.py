@@ -269,7 +269,7 @@ def http_targets(
             ),
             _target(f"HTTP {label}: $assess req/s as % of /healthz", share, ">=", 50, "%", "stretch"),
         ]
-        errors = {name.split()[-1]: x["errors"] for name, x in t.items()}
+        errors = {name.rsplit("/", 1)[-1]: x["errors"] for name, x in t.items()}
         out.append(
             _target(
                 f"HTTP {label}: errors, every endpoint",
