@@ -207,3 +207,48 @@ def cases() -> list[tuple[str, bytes]]:
     for n in SIZES:
         out.append((f"{n} obs", json.dumps(observations_bundle(n), indent=1).encode("utf-8")))
     return out
+
+
+# The CDS Hooks load: scenario S9's 10 Observations and its QuestionnaireResponse as prefetch (a warning
+# card). The first Observation's id ends in the marker benchmarks/wrk.lua replaces per request.
+HOOK_SCENARIO = ("S9-observations.json", "S9-questionnaire.json")
+MARKER = "@@N@@"
+
+
+def hook_body(hook: str) -> bytes:
+    """A ``patient-view`` or ``order-sign`` request (order-sign drafts a cervical spine MRI) as bytes."""
+    import sys
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.cds.support import hook_request, searchset
+
+    observations, questionnaire = HOOK_SCENARIO
+    context: dict[str, Any] = {}
+    if hook == "order-sign":
+        spec = json.loads(
+            (ROOT / "tests" / "fixtures" / "cds-hooks" / "context-order-sign-r4.json").read_text()
+        )
+        drafts = spec["context"]["draftOrders"]
+        drafts["entry"].append(
+            {
+                "resource": {
+                    "resourceType": "ServiceRequest",
+                    "status": "draft",
+                    "intent": "order",
+                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "241646009"}]},
+                }
+            }
+        )
+        context["draftOrders"] = drafts
+    request = hook_request(observations, hook=hook, **context)
+    responses = json.loads((ROOT / "tests" / "fixtures" / "scenarios" / questionnaire).read_text())
+    request["prefetch"]["questionnaireResponses"] = searchset([e["resource"] for e in responses["entry"]])
+    first = request["prefetch"]["observations"]["entry"][0]["resource"]
+    first["id"] = f"b{MARKER}"
+    return json.dumps(request).encode("utf-8")
+
+
+def feedback_body() -> bytes:
+    """The CDS Hooks spec's own ``accepted`` feedback example (one item)."""
+    return (ROOT / "tests" / "fixtures" / "cds-hooks" / "feedback-accepted.json").read_bytes()

@@ -1,16 +1,14 @@
-"""HTTP: the production gunicorn (service/gunicorn.conf.py) under a small, bounded load generator.
+"""HTTP load on the production gunicorn: neckcheck (SQLite, then PostgreSQL) beside a trivial peer.
 
-gunicorn is started exactly as ``make run`` starts it, with NECKCHECK_INSECURE_DEV=1, a throwaway SQLite
-NECKCHECK_DATABASE_URL, NECKCHECK_BIND=127.0.0.1:<free port> and NECKCHECK_WORKERS=2 (threads, timeouts,
-max_requests and the access log stay as configured). The load generator is Python threads, one
-``http.client`` keep-alive connection each (4 by default), sending the same request back to back for a
-fixed time and stopping by themselves. Targets run in alternating passes (healthz, $assess, CDS, healthz,
-...) so a noisy moment hits all of them.
+The load generator is ``wrk`` (Debian's package, installed when missing) with benchmarks/wrk.lua: C and
+epoll, so it is not the bottleneck it would be in Python (``compare_generators`` measures both against
+/healthz once per run). Each target gets warm-up seconds first, then alternating passes (peer, healthz,
+$assess, patient-view, order-sign, feedback, peer, ...) so a noisy moment hits all of them alike.
 
-A keep-alive connection that the server closed between two requests (gunicorn recycles a worker after
-``max_requests``, or a keep-alive timeout) is reopened and the request retried once; that is counted as a
-reconnect, not an error, as any HTTP client library would do it. An error is a response other than 200,
-a timeout, or a request that failed twice.
+An error is any response other than 200, or a connect/read/write error or timeout that wrk counts. After
+each neckcheck server has been stopped (SIGTERM: whatever it queued is flushed), the rows of its database
+are counted against what the run was answered: one card row per hook answer with a card, one audit row
+per assessment ($assess and hook answers), one feedback row per feedback item.
 """
 
 from __future__ import annotations
@@ -18,6 +16,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,20 +25,31 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stats import summary
+from benchmarks import bundles
 
 ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+WRK_SCRIPT = HERE / "wrk.lua"
 RETRYABLE = (
     http.client.RemoteDisconnected,
     ConnectionResetError,
     BrokenPipeError,
     http.client.CannotSendRequest,
 )
+PEER = "peer: trivial patient-view"
+HEALTHZ = "GET /healthz"
+ASSESS = "POST /fhir/$assess"
+PATIENT_VIEW = "POST /cds-services/neckcheck-patient-view"
+ORDER_SIGN = "POST /cds-services/neckcheck-order-sign"
+FEEDBACK = "POST /cds-services/neckcheck-patient-view/feedback"
+FEEDBACK_ITEMS = 1  # items per feedback request (bundles.feedback_body)
 
 
 @dataclass(frozen=True)
@@ -48,26 +59,59 @@ class Target:
     path: str
     body: bytes | None
     content_type: str | None
+    peer: bool = False  # served by the trivial peer, not neckcheck
 
 
 def targets() -> list[Target]:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from tests.cds.support import hook_request
-
-    small = (ROOT / "tests" / "fixtures" / "scenarios" / "S7-observations.json").read_bytes()
-    hook = json.dumps(hook_request("S7-observations.json")).encode("utf-8")
+    small = bundles.SMALL.read_bytes()
     return [
-        Target("GET /healthz", "GET", "/healthz", None, None),
-        Target("POST /fhir/$assess", "POST", "/fhir/$assess", small, "application/fhir+json"),
         Target(
-            "POST /cds-services/neckcheck-patient-view",
+            PEER,
+            "POST",
+            "/cds-services/peer-patient-view",
+            bundles.hook_body("patient-view"),
+            "application/json",
+            peer=True,
+        ),
+        Target(HEALTHZ, "GET", "/healthz", None, None),
+        Target(ASSESS, "POST", "/fhir/$assess", small, "application/fhir+json"),
+        Target(
+            PATIENT_VIEW,
             "POST",
             "/cds-services/neckcheck-patient-view",
-            hook,
+            bundles.hook_body("patient-view"),
+            "application/json",
+        ),
+        Target(
+            ORDER_SIGN,
+            "POST",
+            "/cds-services/neckcheck-order-sign",
+            bundles.hook_body("order-sign"),
+            "application/json",
+        ),
+        Target(
+            FEEDBACK,
+            "POST",
+            "/cds-services/neckcheck-patient-view/feedback",
+            bundles.feedback_body(),
             "application/json",
         ),
     ]
+
+
+def ensure_wrk() -> str:
+    """The wrk binary, installing Debian's ``wrk`` package first if needed (as tests/postgres.py does)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env, timeout=600)
+    subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env, timeout=600)
+    found = shutil.which("wrk")
+    if found is None:
+        raise RuntimeError("apt-get installed wrk but it is not on PATH")
+    return found
 
 
 def free_port() -> int:
@@ -96,30 +140,34 @@ def rss_mb(pid: int) -> float | None:
 
 
 class Server:
-    """The production gunicorn as a context manager; SIGTERM and wait on exit."""
+    """gunicorn as a context manager: started, waited for (/healthz and every worker), SIGTERM on exit."""
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], name: str, workers: int = 2) -> None:
         self.workers = workers
-        self.tmp = tempfile.TemporaryDirectory(prefix="neckcheck-bench-")
+        self.name = name
+        self.tmp = tempfile.TemporaryDirectory(prefix=f"neckcheck-bench-{name}-")
         self.port = free_port()
+        self.argv = argv
+        self.env = {
+            **os.environ,
+            **env,
+            "NECKCHECK_BIND": f"127.0.0.1:{self.port}",
+            "NECKCHECK_WORKERS": str(workers),
+        }
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(self.tmp.name) / "gunicorn.log"
 
+    @property
+    def dir(self) -> Path:
+        return Path(self.tmp.name)
+
     def __enter__(self) -> Server:
-        env = {
-            **os.environ,
-            "NECKCHECK_BIND": f"127.0.0.1:{self.port}",
-            "NECKCHECK_WORKERS": str(self.workers),
-            "NECKCHECK_INSECURE_DEV": "1",
-            "NECKCHECK_DATABASE_URL": f"sqlite:///{Path(self.tmp.name) / 'neckcheck.db'}",
-            "NECKCHECK_SPOOL_DIR": str(Path(self.tmp.name) / "spool"),  # not the shared default in /tmp
-        }
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [str(GUNICORN), "--config", "service/gunicorn.conf.py", "service.app:create_app()"],
+            self.argv,
             cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,  # the access log: written by the workers, as in production
+            env=self.env,
+            stdout=subprocess.DEVNULL,  # the request log: written by the workers, as in production
             stderr=self.log,
         )
         deadline = time.monotonic() + 60
@@ -134,12 +182,15 @@ class Server:
             except OSError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.__exit__(None, None, None)
-                raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text()[-3000:]}")
+                self.stop()
+                text = self.log_path.read_text(errors="replace")[-3000:]
+                self.tmp.cleanup()
+                raise RuntimeError(f"gunicorn ({self.name}) did not start:\n{text}")
             time.sleep(0.2)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """SIGTERM and wait: gunicorn lets the workers finish (and flush what they queued)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -147,8 +198,28 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
         self.tmp.cleanup()
+
+
+def neckcheck_server(database_url: str | None, name: str) -> Server:
+    """The production gunicorn exactly as `make run` starts it, on a throwaway database."""
+    argv = [str(GUNICORN), "--config", "service/gunicorn.conf.py", "service.app:create_app()"]
+    server = Server(argv, {"NECKCHECK_INSECURE_DEV": "1"}, name)
+    server.env["NECKCHECK_DATABASE_URL"] = database_url or f"sqlite:///{server.dir / 'neckcheck.db'}"
+    server.env["NECKCHECK_SPOOL_DIR"] = str(server.dir / "spool")  # not the shared default in /tmp
+    server.env["NECKCHECK_AUTO_MIGRATE"] = "1"
+    return server
+
+
+def peer_server() -> Server:
+    """The trivial peer under the same gunicorn settings (benchmarks/peer_gunicorn.conf.py)."""
+    argv = [str(GUNICORN), "--config", "benchmarks/peer_gunicorn.conf.py", "benchmarks.peer:app"]
+    return Server(argv, {}, "peer")
 
 
 @dataclass
@@ -251,85 +322,319 @@ def error_lines(text: str, limit: int = 12) -> dict[str, int]:
     return found
 
 
-def check_responses(port: int, target_list: list[Target]) -> dict[str, str]:
+def check_responses(ports: dict[bool, int], target_list: list[Target]) -> dict[str, str]:
     """One request per target, its body checked, so a fast stream of errors cannot pass for speed."""
     out = {}
-    for t in target_list:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for n, t in enumerate(target_list):
+        conn = http.client.HTTPConnection("127.0.0.1", ports[t.peer], timeout=10)
+        # a marker value of its own: two hooks sent the same input in the same second give the same card id
+        body = t.body.replace(bundles.MARKER.encode(), f"check{n}".encode()) if t.body else None
         conn.request(
-            t.method, t.path, body=t.body, headers={"Content-Type": t.content_type} if t.content_type else {}
+            t.method, t.path, body=body, headers={"Content-Type": t.content_type} if t.content_type else {}
         )
         r = conn.getresponse()
-        body = json.loads(r.read())
+        answer = json.loads(r.read())
         conn.close()
         if t.path == "/healthz":
-            ok = r.status == 200 and body.get("status") == "ok"
+            ok = r.status == 200 and answer.get("status") == "ok"
         elif t.path.startswith("/fhir"):
-            ok = r.status == 200 and body.get("resourceType") == "Bundle" and bool(body.get("entry"))
+            ok = r.status == 200 and answer.get("resourceType") == "Bundle" and bool(answer.get("entry"))
+        elif t.path.endswith("/feedback"):
+            ok = r.status == 200 and answer == {}
         else:
-            ok = r.status == 200 and bool(body.get("cards"))
-        out[t.name] = "ok" if ok else f"unexpected: HTTP {r.status} {str(body)[:200]}"
+            ok = r.status == 200 and bool(answer.get("cards"))
+        out[t.name] = "ok" if ok else f"unexpected: HTTP {r.status} {str(answer)[:200]}"
     return out
 
 
-def run_http(
-    seconds: float = 10.0, passes: int = 5, connections: int = 4, warmup: float = 1.0, log: Any = print
+@dataclass
+class WrkRun:
+    """What wrk reported for one run of one target."""
+
+    requests: int
+    seconds: float
+    errors: int
+    cards: int
+    statuses: dict[str, int]
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+@dataclass
+class _Runner:
+    wrk: str
+    connections: int
+    tmp: Path
+    runs: int = 0
+    bodies: dict[str, Path] = field(default_factory=dict)
+
+    def run(self, port: int, target: Target, seconds: int) -> WrkRun:
+        self.runs += 1
+        body = ""
+        if target.body is not None:
+            if target.name not in self.bodies:
+                self.bodies[target.name] = self.tmp / f"body-{len(self.bodies)}.json"
+                self.bodies[target.name].write_bytes(target.body)
+            body = str(self.bodies[target.name])
+        env = {
+            **os.environ,
+            "BENCH_METHOD": target.method,
+            "BENCH_BODY": body,
+            "BENCH_CONTENT_TYPE": target.content_type or "",
+            "BENCH_RUN": str(self.runs),
+        }
+        argv = [
+            self.wrk,
+            "-t1",
+            f"-c{self.connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(WRK_SCRIPT),
+        ]
+        done = subprocess.run(
+            [*argv, f"http://127.0.0.1:{port}{target.path}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=False,
+        )
+        line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+        if line is None:
+            raise RuntimeError(
+                f"wrk gave no result (exit {done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}"
+            )
+        r = json.loads(line.removeprefix("BENCH_JSON "))
+        statuses = {str(k): int(v) for k, v in r["statuses"].items()}
+        errors = sum(int(r[k]) for k in ("errors_connect", "errors_read", "errors_write", "errors_timeout"))
+        errors += sum(v for k, v in statuses.items() if k != "200")
+        return WrkRun(
+            requests=int(r["requests"]),
+            seconds=r["duration_us"] / 1e6,
+            errors=errors,
+            cards=int(r["cards"]),
+            statuses=statuses,
+            p50_ms=r["p50_us"] / 1000,
+            p95_ms=r["p95_us"] / 1000,
+            p99_ms=r["p99_us"] / 1000,
+            max_ms=r["max_us"] / 1000,
+        )
+
+
+def _merge(runs: list[WrkRun]) -> dict[str, Any]:
+    """One target's passes together: req/s over the measured time; latency percentiles as the worst pass's.
+
+    wrk reports percentiles per run, not its samples, so the p50/p95/p99 of several passes are given as
+    the request-weighted mean of the passes' values (``*_ms``) and the worst pass's (``*_worst_ms``).
+    """
+    requests = sum(r.requests for r in runs)
+    seconds = sum(r.seconds for r in runs)
+    statuses: dict[str, int] = {}
+    for r in runs:
+        for k, v in r.statuses.items():
+            statuses[k] = statuses.get(k, 0) + v
+    out: dict[str, Any] = {
+        "requests": requests,
+        "requests_ok": statuses.get("200", 0),
+        "seconds": round(seconds, 3),
+        "req_per_s": round(statuses.get("200", 0) / seconds, 1) if seconds else 0.0,
+        "errors": sum(r.errors for r in runs),
+        "statuses": statuses,
+        "cards": sum(r.cards for r in runs),
+        "passes": len(runs),
+    }
+    for key in ("p50_ms", "p95_ms", "p99_ms"):
+        values = [getattr(r, key) for r in runs]
+        weights = [r.requests for r in runs]
+        out[key] = round(sum(v * w for v, w in zip(values, weights, strict=True)) / max(1, sum(weights)), 3)
+        out[key.replace("_ms", "_worst_ms")] = round(max(values), 3)
+    out["max_ms"] = round(max(r.max_ms for r in runs), 3)
+    return out
+
+
+def compare_generators(runner: _Runner, port: int, seconds: int) -> dict[str, Any]:
+    """/healthz with the old Python client (threads + http.client) and with wrk, same connections.
+
+    Req/s say which one gets more out of the server; the client's own CPU time per request says how much
+    of the machine (2 cores shared with the server) each generator takes for itself.
+    """
+    healthz = Target(HEALTHZ, "GET", "/healthz", None, None)
+    cpu = time.process_time()
+    tallies = load(port, healthz, seconds, runner.connections)
+    python_cpu = time.process_time() - cpu
+    python_n = sum(len(t.latencies) for t in tallies)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk = runner.run(port, healthz, seconds)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    python_rate, wrk_rate = python_n / seconds, wrk.requests / wrk.seconds
+    return {
+        "what": f"GET /healthz, {runner.connections} keep-alive connections, {seconds} s each",
+        "python_threads_req_per_s": round(python_rate, 1),
+        "wrk_req_per_s": round(wrk_rate, 1),
+        "wrk_over_python": round(wrk_rate / python_rate, 2) if python_rate else None,
+        "python_client_cpu_us_per_request": round(python_cpu / max(1, python_n) * 1e6, 1),
+        "wrk_client_cpu_us_per_request": round(wrk_cpu / max(1, wrk.requests) * 1e6, 1),
+    }
+
+
+def answered(port: int) -> dict[str, int]:
+    """200 answers per route, as the server counted them (/metrics, summed over the workers).
+
+    Exact where the client's count is not: wrk does not count the requests in flight when it stops, which
+    the server still answers (and stores).
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode("utf-8")
+    conn.close()
+    counts: dict[str, int] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "neckcheck_http_requests_total" and sample.labels.get("status") == "200":
+                route = sample.labels["route"]
+                counts[route] = counts.get(route, 0) + int(sample.value)
+    return counts
+
+
+def count_rows(database_url: str) -> dict[str, int]:
+    """Rows in the card, feedback and audit tables (service/storage/schema.py) of a stopped server."""
+    from sqlalchemy import create_engine, func, select
+
+    from service.storage.schema import audit, cards, feedback
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+                for name, table in (("cards", cards), ("feedback", feedback), ("audit", audit))
+            }
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _postgres() -> Iterator[str]:
+    """A real PostgreSQL (tests/postgres.py's Cluster: Debian's server, 127.0.0.1, a temporary directory)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.postgres import Cluster
+
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster.create_database("neckcheck_bench")
+    finally:
+        cluster.remove()
+
+
+def _phase(
+    name: str,
+    database_url: str,
+    peer: Server,
+    runner: _Runner,
+    target_list: list[Target],
+    seconds: int,
+    passes: int,
+    warmup: int,
+    compare: bool,
+    log: Any,
 ) -> dict[str, Any]:
-    target_list = targets()
-    per_pass = seconds / passes
-    with Server(workers=2) as server:
+    """One neckcheck server on one database, loaded beside the (already running) peer."""
+    server = neckcheck_server(None if database_url == "sqlite" else database_url, name)
+    database_url = server.env["NECKCHECK_DATABASE_URL"]
+    sent: dict[str, list[WrkRun]] = {t.name: [] for t in target_list}  # every run, warm-ups included
+    measured: dict[str, list[WrkRun]] = {t.name: [] for t in target_list}
+    with server:
         assert server.proc is not None
+        ports = {True: peer.port, False: server.port}
         master = server.proc.pid
         pids_seen = set(worker_pids(master))
-        rss_start = {pid: rss_mb(pid) for pid in pids_seen}
-        sanity = check_responses(server.port, target_list)
+        rss_start = [rss_mb(p) for p in sorted(pids_seen)]
+        sanity = check_responses(ports, target_list)
+        generators = compare_generators(runner, server.port, 3) if compare else None
         load_before = os.getloadavg()
-        for t in target_list:  # warm every endpoint on every worker; not recorded
-            load(server.port, t, warmup, connections)
-        tallies: dict[str, list[_Tally]] = {t.name: [] for t in target_list}
-        measured: dict[str, float] = {t.name: 0.0 for t in target_list}
+        for t in target_list:  # warm every endpoint on every worker; not measured (but counted)
+            sent[t.name].append(runner.run(ports[t.peer], t, warmup))
         for p in range(passes):
             for t in target_list:
-                t0 = time.perf_counter()
-                tallies[t.name] += load(server.port, t, per_pass, connections)
-                measured[t.name] += time.perf_counter() - t0
+                run = runner.run(ports[t.peer], t, seconds)
+                sent[t.name].append(run)
+                measured[t.name].append(run)
                 pids_seen |= worker_pids(master)
-                log(
-                    f"  pass {p + 1}/{passes} {t.name}: {sum(len(x.latencies) for x in tallies[t.name])} ok so far"
-                )
-        live = worker_pids(master)
-        rss_end = {pid: rss_mb(pid) for pid in live}
-        server.log.flush()
+            log(f"  {name}: pass {p + 1}/{passes} done")
+        rss_end = [rss_mb(p) for p in sorted(worker_pids(master))]
+        time.sleep(0.5)  # the requests in flight when the last wrk stopped
+        served = answered(server.port)
+        server.stop()  # SIGTERM: the workers finish and flush before the rows are counted
         server_errors = error_lines(server.log_path.read_text(errors="replace"))
-    results: dict[str, Any] = {
-        "connections": connections,
-        "seconds_per_target": seconds,
-        "passes": passes,
-        "gunicorn_workers": 2,
+        try:
+            rows: dict[str, Any] = count_rows(database_url)
+        except Exception as exc:
+            rows = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    hooks = [PATIENT_VIEW, ORDER_SIGN]
+    hook_answers = served.get("/cds-services/<service_id>", 0)
+    # every hook answer of this load carries a card (wrk checks each 200 for one): one card row each
+    client_ok = sum(r.statuses.get("200", 0) for n in hooks for r in sent[n])
+    client_cards = sum(r.cards for n in hooks for r in sent[n])
+    expected = {
+        "cards": hook_answers if client_cards == client_ok else client_cards,
+        "feedback": served.get("/cds-services/<service_id>/feedback", 0) * FEEDBACK_ITEMS,
+        "audit": served.get("/fhir/$assess", 0) + hook_answers,
+    }
+    return {
+        "database": "PostgreSQL" if database_url.startswith("postgresql") else "SQLite",
         "sanity": sanity,
+        "generators": generators,
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "worker_pids_seen": len(pids_seen),
         "workers_recycled": max(0, len(pids_seen) - 2),
-        "worker_rss_mb_start": sorted(v for v in rss_start.values() if v is not None),
-        "worker_rss_mb_end": sorted(v for v in rss_end.values() if v is not None),
+        "worker_rss_mb_start": rss_start,
+        "worker_rss_mb_end": rss_end,
         "server_error_log": server_errors,
-        "targets": {},
+        "rows": rows,
+        "rows_expected": expected,
+        "targets": {n: _merge(runs) for n, runs in measured.items()},
     }
-    for name, ts in tallies.items():
-        latencies = [x for t in ts for x in t.latencies]
-        statuses: dict[str, int] = {}
-        for t in ts:
-            for k, v in t.statuses.items():
-                statuses[str(k)] = statuses.get(str(k), 0) + v
-        results["targets"][name] = {
-            "requests_ok": len(latencies),
-            "errors": sum(t.errors for t in ts),
-            "reconnects": sum(t.reconnects for t in ts),
-            "statuses": statuses,
-            "first_error": next((t.first_error for t in ts if t.first_error), None),
-            "seconds": round(measured[name], 3),
-            "req_per_s": round(len(latencies) / measured[name], 1),
-            "latency": summary(latencies),
-        }
+
+
+def run_http(
+    seconds: int = 2,
+    passes: int = 3,
+    connections: int = 4,
+    warmup: int = 1,
+    postgres: bool = True,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Both databases, each beside the peer; ``seconds`` per pass and target."""
+    wrk = ensure_wrk()
+    target_list = targets()
+    results: dict[str, Any] = {
+        "generator": "wrk (benchmarks/wrk.lua), 1 thread",
+        "connections": connections,
+        "seconds_per_pass": seconds,
+        "passes": passes,
+        "warmup_seconds": warmup,
+        "gunicorn": "service/gunicorn.conf.py for both apps (benchmarks/peer_gunicorn.conf.py reads it)",
+        "phases": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="neckcheck-bench-wrk-") as tmp, peer_server() as peer:
+        runner = _Runner(wrk, connections, Path(tmp))
+        args = (peer, runner, target_list, seconds, passes, warmup)
+        log("  SQLite:")
+        results["phases"]["sqlite"] = _phase("sqlite", "sqlite", *args, compare=True, log=log)
+        if postgres:
+            log("  PostgreSQL (a throwaway cluster):")
+            try:
+                with _postgres() as url:
+                    results["phases"]["postgresql"] = _phase("postgresql", url, *args, compare=False, log=log)
+            except Exception as exc:
+                results["phases"]["postgresql"] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
     return results

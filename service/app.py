@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.assess import Assessor
+from service.cds.discovery import prefetch_templates
 from service.cds.fhir_client import FhirClient, build_session
 from service.config import Settings
 from service.errors import ConfigError
@@ -52,16 +53,19 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         NECKCHECK_SETTINGS=settings,
     )
     metrics = Metrics()
+    assessor = Assessor.load(settings.rules_file, settings.codes_file, settings.max_entries)
     app.extensions.update(
         {
-            "neckcheck.assessor": Assessor.load(
-                settings.rules_file, settings.codes_file, settings.max_entries
-            ),
+            "neckcheck.assessor": assessor,
+            # what no request changes, built once per process rather than per hook call
+            "neckcheck.prefetch_templates": prefetch_templates(assessor.book),
             "neckcheck.fhir_client": FhirClient(
-                build_session(retries=settings.fhir_retries),
+                build_session(),
                 connect_timeout=settings.fhir_connect_timeout,
                 read_timeout=settings.fhir_read_timeout,
+                retries=settings.fhir_retries,
                 max_pages=settings.fhir_max_pages,
+                budget=settings.cds_fhir_deadline,
             ),
             "neckcheck.jwt": _verifier(settings, ReplayStore(engine)),
             "neckcheck.database": engine,

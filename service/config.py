@@ -57,6 +57,7 @@ class Settings:
     fhir_read_timeout: float = 3.0
     fhir_retries: int = 1
     fhir_max_pages: int = 5
+    cds_fhir_deadline: float = 2.0  # seconds for all FHIR-server reads of one hook call, retries and pages
 
     @property
     def allowed_origins(self) -> frozenset[str]:
@@ -96,7 +97,7 @@ class Settings:
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise ConfigError(f"{_env(name)}: no such file: {path}")
-        for name in ("fhir_connect_timeout", "fhir_read_timeout"):
+        for name in ("fhir_connect_timeout", "fhir_read_timeout", "cds_fhir_deadline"):
             if not 0 < getattr(self, name) <= 60:
                 raise ConfigError(f"{_env(name)} must be between 0 and 60 seconds")
         if not 0 <= self.fhir_retries <= 5 or not 1 <= self.fhir_max_pages <= 100:

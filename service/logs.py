@@ -12,6 +12,8 @@ import json
 import logging
 import sys
 
+import orjson
+
 _MARK = "_neckcheck_json"
 
 
@@ -26,7 +28,10 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
+        try:  # one line per request: orjson's encoder, several times faster than the stdlib's
+            return orjson.dumps(line, default=str).decode("utf-8")
+        except TypeError:  # an integer beyond 64 bits, or a key that is not a string
+            return json.dumps(line, ensure_ascii=False, default=str)
 
 
 def configure(level: str) -> None:

@@ -43,6 +43,9 @@ class Metrics:
         self.fired = Counter(
             "neckcheck_rule_fired", "Assessments in which a rule fired", ["rule"], registry=r
         )
+        # (method, route, status) -> the counter and histogram children: prometheus_client's labels()
+        # takes a lock and builds a key per call; a route table has few label sets, looked up per request
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.fallback = Counter(
             "neckcheck_cds_fallback_fetches",
             "CDS Hooks FHIR-server fallback fetches",
@@ -79,8 +82,13 @@ class Metrics:
         )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_decision(self, decision: Decision) -> None:
         self.assessments.labels(decision.risk, "final" if decision.final else "preliminary").inc()

@@ -2,24 +2,29 @@
 
 The EHR hands us ``fhirServer`` and ``fhirAuthorization.access_token``; this module is the only place that
 talks to that server. It exists so that every way the call can go wrong (no route, no answer, a refused
-token, a body that is not FHIR) becomes one ``FhirServerError`` with a short reason, translated once here
-(style.md: errors from other libraries are translated at the boundary), and so that the time a hook can
-spend waiting on the EHR has a bound that can be written down.
+token, a body that is not FHIR, no time left) becomes one ``FhirServerError`` with a short reason,
+translated once here (style.md: errors from other libraries are translated at the boundary), and so that
+the time a hook can spend waiting on the EHR has a bound that can be written down.
 
-Worst-case time of one GET (one page), with ``A = retries + 1`` attempts, ``c`` = connect timeout and
-``r`` = read timeout::
+**One deadline per hook call.** CDS Hooks 2.0.1 asks a service to answer "on the order of 500 ms" and EHRs
+drop services that are slower, so every hook call gets one ``Deadline`` (``NECKCHECK_CDS_FHIR_DEADLINE``,
+2 s by default) for all of its FHIR reads together: every page of every search and every retry. Each GET's
+connect and read timeouts are capped by the time left when it starts, each socket read of the body by the
+time left at that read, and no retry, backoff pause or next page starts once the deadline has passed.
+Past it the read fails with a ``FhirServerError``, so the hook answers the same 412 as for missing data.
 
-    A * (c + r)                      each attempt: connect, then wait for the status line
-    + backoff * (2 + 4 + ... + 2**(A-2))    urllib3 sleeps 0 before the first retry, then doubles
-    + 2 * r                          the body: must be complete ``r`` after the headers, and the read
-                                     in flight when that deadline passes may itself wait ``r``
+The bound of one hook call's FHIR reads, with ``D`` the deadline and ``c`` the connect timeout, is
+``D + min(c, D)``: the only wait not cut at the deadline is the status line of a GET whose connect ended
+just before it (that wait is capped at the time left when the GET started). Within the deadline, one GET
+(one page) with ``A = retries + 1`` attempts and read timeout ``r`` waits at most::
 
-With the defaults (retries=2, backoff=0.2, c=2 s, r=5 s) that is 3 * 7 + 0.4 + 10 = 31.4 s for ``read``;
-``search`` pays it at most ``max_pages`` times. The bound holds because read timeouts are never retried
-(a server that does not answer is not asked again), ``Retry-After`` is ignored (a server could otherwise
-ask us to sleep for an hour) and redirects are not followed. Outside it: DNS resolution (the system
-resolver's own timeout), a host name with several addresses (``c`` per address), and a 5xx body that is
-trickled byte by byte (urllib3 drains it before retrying).
+    A * (c + r)                             each attempt: connect, then wait for the status line
+    + backoff * (2 + 4 + ... + 2**(A-2))    no pause before the first retry, then doubling
+    + r                                     the whole body must arrive ``r`` after the headers
+
+Read timeouts are never retried (a server that does not answer is not asked again), ``Retry-After`` is
+ignored (a server could otherwise ask us to sleep for an hour) and redirects are not followed. Outside
+the bound: DNS resolution (the system resolver's own timeout).
 """
 
 from __future__ import annotations
@@ -27,15 +32,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
-from urllib3.util.retry import Retry
 
 from service.errors import PrefetchUnavailable
 
@@ -44,7 +49,7 @@ log = logging.getLogger("neckcheck.cds.fhir_client")
 FHIR_JSON = "application/fhir+json"
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a search page bigger than this is not one a hook should wait for
 _CHUNK = 64 * 1024
-_RETRY_STATUSES = (500, 502, 503, 504)
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # What a non-2xx answer means, said without the token or patient data; other codes fall back by class.
@@ -70,37 +75,51 @@ class FhirServerError(PrefetchUnavailable):
         self.reason = reason
 
 
-def build_session(retries: int = 2, backoff: float = 0.2) -> requests.Session:
-    """Build the one ``requests.Session`` an app shares: bounded retries on connection errors and 5xx only.
+@dataclass(frozen=True)
+class Deadline:
+    """The moment (``time.monotonic``) by which one hook call's FHIR reads must be done, and its budget."""
 
-    Only GET is retried (it is idempotent). Read timeouts are not retried (``read=False``) so a server that
-    does not answer costs one read timeout, not ``retries + 1`` of them; ``Retry-After`` is ignored so the
-    server cannot stretch the wait. ``raise_on_status=False`` hands the last 5xx back to the client, which
-    turns it into a ``FhirServerError`` like any other status. See the module docstring for the bound.
+    seconds: float
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(seconds, time.monotonic() + seconds)
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def cap(self, seconds: float) -> float:
+        """``seconds`` or the time left, whichever is less (never below 1 ms: 0 means "block" to sockets)."""
+        return max(0.001, min(seconds, self.left()))
+
+    def spent(self, what: str) -> FhirServerError:
+        return FhirServerError(f"GET {what}: the {_secs(self.seconds)} time budget of the hook call ran out")
+
+
+class _Retry(Exception):
+    """One attempt failed in a way worth another (a connection error or a 5xx); ``reason`` says how."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def build_session() -> requests.Session:
+    """Build the one ``requests.Session`` (connection pool) an app shares.
+
+    requests' own adapters make no retries and follow no redirects here (``allow_redirects=False`` on every
+    call); ``FhirClient`` does its retries itself, because only it knows how much time the hook has left.
     """
-    retry = Retry(
-        total=retries,
-        connect=retries,
-        read=False,
-        status=retries,
-        status_forcelist=_RETRY_STATUSES,
-        allowed_methods=frozenset({"GET"}),
-        backoff_factor=backoff,
-        respect_retry_after_header=False,
-        raise_on_status=False,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    return requests.Session()
 
 
 class FhirClient:
     """GET resources and searches from a FHIR server over a shared session, with timeouts and a page cap.
 
-    Holds no per-request state: the base URL and the token come with each call (they come with each hook
-    request), so one client serves every request of the app.
+    Holds no per-request state: the base URL, the token and the deadline come with each call (they belong
+    to a hook request), so one client serves every request of the app. Only GET is sent, and only GET is
+    retried (it is idempotent): on connection errors and 500/502/503/504, ``retries`` times.
     """
 
     def __init__(
@@ -109,40 +128,55 @@ class FhirClient:
         *,
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
+        retries: int = 2,
+        backoff: float = 0.2,
         max_pages: int = 5,
         max_body_bytes: int = MAX_BODY_BYTES,
+        budget: float = 2.0,
     ):
         if max_pages < 1:
             raise ValueError("max_pages must be at least 1")
         self._session = session
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._retries = retries
+        self._backoff = backoff
         self._max_pages = max_pages
         self._max_body_bytes = max_body_bytes
+        self._budget = budget
 
-    def read(self, base: str, path: str, token: str | None) -> dict[str, Any]:
+    def deadline(self) -> Deadline:
+        """A fresh deadline for one hook call's reads: now plus the configured budget."""
+        return Deadline.after(self._budget)
+
+    def read(
+        self, base: str, path: str, token: str | None, deadline: Deadline | None = None
+    ) -> dict[str, Any]:
         """GET ``{base}/{path}`` and return the resource; its ``resourceType`` must match the path's type.
 
         ``Patient/123`` must come back as a Patient (an OperationOutcome with status 200 is an error, not
-        data). Raises ``FhirServerError``.
+        data). Without a ``deadline`` the call gets a budget of its own. Raises ``FhirServerError``.
         """
         what = _describe(path)
-        resource = self._get(_join(base, path), token, what)
+        resource = self._get(_join(base, path), token, what, deadline or self.deadline())
         expected = _resource_type_of(path)
         if expected is not None and resource.get("resourceType") != expected:
             raise FhirServerError(f"GET {what}: expected a {expected}, got {_type_name(resource)}")
         return resource
 
-    def search(self, base: str, path: str, token: str | None) -> list[dict[str, Any]]:
+    def search(
+        self, base: str, path: str, token: str | None, deadline: Deadline | None = None
+    ) -> list[dict[str, Any]]:
         """GET a search and return the matched resources of every page, following ``next`` links.
 
         Only entries whose ``search.mode`` is absent or ``match`` are returned: ``include`` entries
         (``_include``) and ``outcome`` entries (warnings) are not results. At most ``max_pages`` pages are
-        fetched; a search with more, or whose ``next`` link leaves ``base``'s origin (the token is for
-        ``base`` only), is an error rather than a silent partial answer: the page not read could hold the
-        finding that escalates, and unknown must not read as "no".
+        fetched, all within the one ``deadline``; a search with more, or whose ``next`` link leaves
+        ``base``'s origin (the token is for ``base`` only), is an error rather than a silent partial
+        answer: the page not read could hold the finding that escalates, and unknown must not read as "no".
         Raises ``FhirServerError``.
         """
+        deadline = deadline or self.deadline()
         what = _describe(path)
         url: str | None = _join(base, path)
         resources: list[dict[str, Any]] = []
@@ -150,7 +184,7 @@ class FhirClient:
             if url is None:
                 return resources
             label = what if page == 1 else f"{what} (page {page})"
-            bundle = self._get(url, token, label)
+            bundle = self._get(url, token, label, deadline)
             if bundle.get("resourceType") != "Bundle":
                 raise FhirServerError(f"GET {label}: expected a Bundle, got {_type_name(bundle)}")
             resources.extend(_matches(bundle, label))
@@ -161,56 +195,92 @@ class FhirClient:
             )
         return resources
 
-    def _get(self, url: str, token: str | None, what: str) -> dict[str, Any]:
-        """One GET with our headers and timeouts; every failure becomes a ``FhirServerError`` here."""
+    def _get(self, url: str, token: str | None, what: str, deadline: Deadline) -> dict[str, Any]:
+        """One GET, retried on connection errors and 5xx while attempts and time are left."""
+        for attempt in range(1, self._retries + 2):
+            if deadline.left() <= 0:
+                raise deadline.spent(what)
+            try:
+                return self._attempt(url, token, what, deadline)
+            except _Retry as failed:
+                # urllib3's schedule: no pause before the first retry, then backoff * 2, * 4, ...
+                pause = 0.0 if attempt == 1 else self._backoff * 2 ** (attempt - 1)
+                if attempt > self._retries or deadline.left() <= pause:
+                    raise FhirServerError(failed.reason) from failed
+                time.sleep(pause)
+        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+
+    def _attempt(self, url: str, token: str | None, what: str, deadline: Deadline) -> dict[str, Any]:
+        """One try with our headers and timeouts; a failure is a ``_Retry`` or a ``FhirServerError``."""
         headers = {"Accept": FHIR_JSON}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        timeout = (self._connect_timeout, self._read_timeout)
+        connect, read = deadline.cap(self._connect_timeout), deadline.cap(self._read_timeout)
         try:
             with self._session.get(
-                url, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+                url, headers=headers, timeout=(connect, read), allow_redirects=False, stream=True
             ) as response:
+                if response.status_code in _RETRY_STATUSES:
+                    raise _Retry(_status_reason(response.status_code, what))
                 _check_status(response.status_code, what)
-                body = self._read_body(response, what)
+                body = self._read_body(response, what, deadline)
         except requests.ConnectTimeout as exc:
-            raise FhirServerError(
-                f"GET {what}: could not connect within {_secs(self._connect_timeout)}"
-            ) from exc
-        except (requests.ReadTimeout, ReadTimeoutError) as exc:  # the latter while reading the body
-            raise FhirServerError(f"GET {what}: timed out after {_secs(self._read_timeout)}") from exc
+            if deadline.left() <= 0:
+                raise deadline.spent(what) from exc
+            raise _Retry(f"GET {what}: could not connect within {_secs(connect)}") from exc
+        except requests.ReadTimeout as exc:
+            if deadline.left() <= 0:
+                raise deadline.spent(what) from exc
+            raise FhirServerError(f"GET {what}: timed out after {_secs(read)}") from exc
         except requests.ConnectionError as exc:
-            raise FhirServerError(f"GET {what}: could not connect to the FHIR server") from exc
+            raise _Retry(f"GET {what}: could not connect to the FHIR server") from exc
         except requests.RequestException as exc:
             raise FhirServerError(f"GET {what}: request failed ({type(exc).__name__})") from exc
         except Urllib3Error as exc:  # raised by ``raw.read1`` while the body streams in
             raise FhirServerError(f"GET {what}: the answer was cut off ({type(exc).__name__})") from exc
         return _parse(body, what)
 
-    def _read_body(self, response: requests.Response, what: str) -> bytes:
-        """Read the body under a deadline and a size cap: the read timeout bounds each wait, not their sum.
+    def _read_body(self, response: requests.Response, what: str, deadline: Deadline) -> bytes:
+        """Read the body under a deadline and a size cap: the read timeout bounds each wait and their sum.
 
         ``read1`` returns as soon as some bytes arrive, so the deadline is checked after every socket read
-        rather than after a 64 KiB chunk that a trickling server could take hours to fill.
+        rather than after a 64 KiB chunk that a trickling server could take hours to fill; before each read
+        the socket's timeout is cut to the time left, so the read in flight cannot outlast the deadline.
         """
-        deadline = time.monotonic() + self._read_timeout
+        until = min(time.monotonic() + self._read_timeout, deadline.at)
+        sock = _socket_of(response)
         chunks: list[bytes] = []
         size = 0
-        while chunk := response.raw.read1(_CHUNK, decode_content=True):
-            size += len(chunk)
-            if size > self._max_body_bytes:
-                raise FhirServerError(f"GET {what}: the answer is over {self._max_body_bytes} bytes")
-            if time.monotonic() > deadline:
+        while True:
+            left = until - time.monotonic()
+            if left > 0 and sock is not None:
+                sock.settimeout(max(0.001, left))
+            try:
+                chunk = response.raw.read1(_CHUNK, decode_content=True) if left > 0 else None
+            except (ReadTimeoutError, TimeoutError):
+                chunk = None  # the socket read was cut at ``until``
+            if chunk is None:
+                if deadline.left() <= 0:
+                    raise deadline.spent(what)
                 raise FhirServerError(
                     f"GET {what}: the answer took over {_secs(self._read_timeout)} to arrive"
                 )
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise FhirServerError(f"GET {what}: the answer is over {self._max_body_bytes} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
 
 
-def _check_status(status: int, what: str) -> None:
-    if 200 <= status < 300:
-        return
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket the body arrives on (urllib3 2: ``HTTPResponse.connection.sock``), if it can be found."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _status_reason(status: int, what: str) -> str:
     reason = _STATUS_REASONS.get(status)
     if reason is None:
         if 300 <= status < 400:
@@ -219,7 +289,12 @@ def _check_status(status: int, what: str) -> None:
             reason = "the FHIR server rejected the request"
         else:
             reason = "the FHIR server failed"
-    raise FhirServerError(f"GET {what}: {reason} ({status})")
+    return f"GET {what}: {reason} ({status})"
+
+
+def _check_status(status: int, what: str) -> None:
+    if not 200 <= status < 300:
+        raise FhirServerError(_status_reason(status, what))
 
 
 def _parse(body: bytes, what: str) -> dict[str, Any]:

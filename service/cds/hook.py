@@ -70,14 +70,16 @@ def run_hook(
     client: FhirClient,
     plan_definition_url: str,
     now: dt.datetime | None = None,
+    templates: dict[str, str] | None = None,
 ) -> HookResult:
+    """``templates``: the prefetch templates, computed once per process by the caller (or here)."""
     known_service(service_id)
     request = check(payload, "hook-request.schema.json")
     if request["hook"] != HOOKS[service_id]:
         raise InvalidInput(
             f"service {service_id} answers hook {HOOKS[service_id]!r}, not {request['hook'][:40]!r}"
         )
-    gathered = gather(request, prefetch_templates(assessor.book), client)
+    gathered = gather(request, templates or prefetch_templates(assessor.book), client)
     patient_id = request["context"]["patientId"]
     facts = [
         r for r in gathered.resources if r.get("resourceType") in ("Observation", "QuestionnaireResponse")

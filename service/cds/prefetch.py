@@ -3,6 +3,10 @@
 CDS Hooks 2.0.1 §Prefetch: a key present with ``null`` means the EHR has no such data; a key absent means
 the EHR did not prefetch it. A value that is not the FHIR resource the template asks for (an HTML error
 page, a wrong resourceType) counts as absent. What is still missing after the fallback is a 412.
+
+Every read of one call, pages of a paged prefetch included, shares one ``Deadline``
+(NECKCHECK_CDS_FHIR_DEADLINE): a read started after it fails at once, so a slow EHR costs the hook the
+deadline, not a sum of timeouts.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.cds.discovery import OBSERVATIONS, PATIENT, RESPONSES
-from service.cds.fhir_client import FhirClient, FhirServerError
+from service.cds.fhir_client import Deadline, FhirClient, FhirServerError
 from service.errors import PrefetchUnavailable, Problem
 
 EXPECTED_TYPE = {PATIENT: "Patient", OBSERVATIONS: "Bundle", RESPONSES: "Bundle"}
@@ -27,6 +31,7 @@ class Gathered:
 
 def gather(request: dict[str, Any], templates: dict[str, str], client: FhirClient) -> Gathered:
     """Every resource for the request's patient; ``PrefetchUnavailable`` when needed data is missing."""
+    deadline = client.deadline()  # one budget for every FHIR read of this hook call
     patient_id = request["context"]["patientId"]
     prefetch = request.get("prefetch") or {}
     server = request.get("fhirServer")
@@ -40,7 +45,7 @@ def gather(request: dict[str, Any], templates: dict[str, str], client: FhirClien
             continue  # the EHR says: no such data
         value = prefetch.get(key)
         if isinstance(value, dict) and _is_expected(key, value):
-            resources += _resources_of(key, value, server, token, client)
+            resources += _resources_of(key, value, server, token, client, deadline)
             continue
         if not server:
             if key in NEEDED:
@@ -55,7 +60,9 @@ def gather(request: dict[str, Any], templates: dict[str, str], client: FhirClien
         path = template.replace("{{context.patientId}}", patient_id)
         try:
             resources += (
-                [client.read(server, path, token)] if key == PATIENT else client.search(server, path, token)
+                [client.read(server, path, token, deadline)]
+                if key == PATIENT
+                else client.search(server, path, token, deadline)
             )
             fetched.append(key)
         except FhirServerError as error:
@@ -72,7 +79,12 @@ def _is_expected(key: str, value: Any) -> bool:
 
 
 def _resources_of(
-    key: str, value: dict[str, Any], server: str | None, token: str | None, client: FhirClient
+    key: str,
+    value: dict[str, Any],
+    server: str | None,
+    token: str | None,
+    client: FhirClient,
+    deadline: Deadline,
 ) -> list[dict[str, Any]]:
     if key == PATIENT:
         return [value]
@@ -95,7 +107,7 @@ def _resources_of(
     if following and server and following.startswith(base):
         # a paged prefetch (CDS Hooks 3.0 ballot §Prefetch): fetch the remaining pages from the server
         try:
-            found += client.search(server, following[len(base) :], token)
+            found += client.search(server, following[len(base) :], token, deadline)
         except FhirServerError as error:
             raise PrefetchUnavailable(
                 f"prefetch {key!r} is paged and its next page failed: {error}", key

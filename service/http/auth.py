@@ -25,7 +25,14 @@ def settings() -> Settings:
 
 
 def public_base() -> str:
-    return (settings().public_url or request.host_url).rstrip("/")
+    """This service's public base URL; the request's host URL is worked out once per request."""
+    configured = settings().public_url
+    if configured:
+        return configured.rstrip("/")
+    base: str | None = g.get("host_base")
+    if base is None:
+        base = g.host_base = request.host_url.rstrip("/")
+    return base
 
 
 def record(assessment: Assessment, request_body: Any, channel: str) -> None:

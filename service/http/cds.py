@@ -15,6 +15,7 @@ from service.cds.discovery import discovery
 from service.cds.hook import check, known_service, run_hook
 from service.errors import Unsupported
 from service.http.auth import public_base, record, require_token, settings
+from service.http.responses import json_response
 from service.intake.json_body import parse_json
 
 bp = Blueprint("cds", __name__, url_prefix="/cds-services")
@@ -68,6 +69,7 @@ def call_service(service_id: str) -> Response:
         ext["neckcheck.fhir_client"],
         plan,
         ext["neckcheck.clock"](),
+        ext["neckcheck.prefetch_templates"],
     )
     ext["neckcheck.metrics"].observe_fallback(result.fetched, result.failures)
     if result.assessment is not None:
@@ -76,7 +78,7 @@ def call_service(service_id: str) -> Response:
     for card in result.response["cards"]:
         rules = [r.rule.id for r in result.assessment.decision.fired] if result.assessment else []
         store.record_card(card["uuid"], service_id, card["indicator"], rules)
-    return jsonify(result.response)
+    return json_response(result.response)
 
 
 @bp.post("/<service_id>/feedback")

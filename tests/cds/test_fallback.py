@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +20,7 @@ from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from service.errors import ConfigError
 from tests.cds.support import hook_request, scenario_resources, searchset
 
 PATIENT_VIEW = "/cds-services/neckcheck-patient-view"
@@ -162,3 +165,42 @@ def test_a_paged_prefetch_fetches_its_next_page(client: FlaskClient, httpserver:
     assert status == 200, response
     assert response["cards"][0]["indicator"] == "critical"
     assert len(httpserver.log) == 1
+
+
+def test_a_slow_server_costs_the_hook_its_deadline_and_a_412(make_app: Callable[..., Flask]) -> None:
+    """Each answer within the read timeout, but all of them together past NECKCHECK_CDS_FHIR_DEADLINE."""
+    app = make_app(fhir_read_timeout=3, fhir_connect_timeout=1, fhir_retries=1, cds_fhir_deadline=1)
+    release = threading.Event()
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)  # a slow answer does not queue the next
+
+    def slow(request: Request) -> Response:
+        release.wait(0.6)
+        if request.path.startswith("/fhir/Patient/"):
+            return Response(
+                json.dumps({"resourceType": "Patient", "id": "scn-1"}), content_type="application/fhir+json"
+            )
+        return Response(json.dumps(searchset([])), content_type="application/fhir+json")
+
+    server.expect_request(re.compile("/fhir/.*")).respond_with_handler(slow)
+    server.start()
+    try:
+        status, outcome, elapsed = post(
+            app.test_client(), without_prefetch("S1-observations.json", server.url_for("/fhir"))
+        )
+    finally:
+        release.set()
+        server.clear()
+        server.stop()
+
+    assert status == 412  # the same answer as for missing data
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "the 1 s time budget of the hook call ran out" in json.dumps(outcome)
+    assert {"observations", "questionnaireResponses"} <= {
+        i.get("expression", [""])[0] for i in outcome["issue"]
+    }
+    assert elapsed < 1 + 1.5  # a bound on behaviour (three 0.6 s reads would take 1.8 s), not a benchmark
+
+
+def test_the_deadline_setting_is_checked_at_start(make_app: Callable[..., Flask]) -> None:
+    with pytest.raises(ConfigError, match="NECKCHECK_CDS_FHIR_DEADLINE"):
+        make_app(cds_fhir_deadline=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from service.cds.fhir_client import FhirClient, FhirServerError, build_session
+from service.cds.fhir_client import Deadline, FhirClient, FhirServerError, build_session
 from service.errors import PrefetchUnavailable
 
 TOKEN = "t0k"
@@ -43,8 +44,8 @@ def base(fhir: HTTPServer) -> str:
 
 @pytest.fixture()
 def client() -> Iterator[FhirClient]:
-    session = build_session(retries=2, backoff=0.01)
-    yield FhirClient(session, connect_timeout=1.0, read_timeout=1.0)
+    session = build_session()
+    yield FhirClient(session, connect_timeout=1.0, read_timeout=1.0, retries=2, backoff=0.01)
     session.close()
 
 
@@ -115,7 +116,7 @@ def test_search_with_more_pages_than_the_limit_is_an_error_not_a_partial_answer(
     fhir: HTTPServer, base: str
 ) -> None:
     paged(fhir, 4)
-    client = FhirClient(build_session(backoff=0.01), max_pages=2)
+    client = FhirClient(build_session(), backoff=0.01, max_pages=2)
 
     with pytest.raises(FhirServerError, match="more than 2 pages"):
         client.search(base, "Observation", TOKEN)
@@ -124,7 +125,7 @@ def test_search_with_more_pages_than_the_limit_is_an_error_not_a_partial_answer(
 
 def test_search_within_the_page_limit_returns_every_page(fhir: HTTPServer, base: str) -> None:
     paged(fhir, 2)
-    client = FhirClient(build_session(backoff=0.01), max_pages=2)
+    client = FhirClient(build_session(), backoff=0.01, max_pages=2)
 
     assert [r["id"] for r in client.search(base, "Observation", TOKEN)] == ["o1", "o2"]
 
@@ -232,7 +233,16 @@ def test_a_server_that_does_not_answer_costs_one_read_timeout(threaded_fhir: HTT
     assert calls == ["/fhir/Patient/p1"]  # the read timeout was not retried
 
 
-def test_a_body_trickled_byte_by_byte_is_cut_off_at_the_deadline(threaded_fhir: HTTPServer) -> None:
+@pytest.mark.parametrize(
+    ("read_timeout", "budget", "reason"),
+    [
+        (0.5, 2.0, r"took over 0.5 s"),  # the read timeout bounds the whole body
+        (5.0, 0.5, r"the 0.5 s time budget of the hook call ran out"),  # and so does the hook's deadline
+    ],
+)
+def test_a_body_trickled_byte_by_byte_is_cut_off_at_the_deadline(
+    threaded_fhir: HTTPServer, read_timeout: float, budget: float, reason: str
+) -> None:
     release = threading.Event()
 
     def trickle(request: Request) -> Response:
@@ -244,10 +254,10 @@ def test_a_body_trickled_byte_by_byte_is_cut_off_at_the_deadline(threaded_fhir: 
         return Response(drip(), content_type=FHIR)
 
     threaded_fhir.expect_request("/fhir/Patient/p1").respond_with_handler(trickle)
-    client = FhirClient(build_session(), read_timeout=0.5)
+    client = FhirClient(build_session(), read_timeout=read_timeout, budget=budget)
     started = time.monotonic()
     try:
-        with pytest.raises(FhirServerError, match=r"took over 0.5 s"):
+        with pytest.raises(FhirServerError, match=reason):
             client.read(threaded_fhir.url_for("/fhir"), "Patient/p1", TOKEN)
         elapsed = time.monotonic() - started
     finally:
@@ -326,3 +336,62 @@ def test_the_error_is_answered_as_prefetch_unavailable() -> None:
     error = FhirServerError("GET Patient/{id}: timed out after 5 s")
     assert isinstance(error, PrefetchUnavailable)
     assert (error.status, error.issue_code, error.reason) == (412, "incomplete", str(error))
+
+
+def test_pages_stop_when_the_hook_calls_deadline_has_passed(threaded_fhir: HTTPServer) -> None:
+    """Five slow pages, each well inside the read timeout: the deadline ends the search, not the pages."""
+    for n in range(1, 6):
+
+        def page(request: Request, n: int = n) -> Response:
+            time.sleep(0.3)
+            next_url = threaded_fhir.url_for(f"/fhir/page{n + 1}") if n < 5 else None
+            return Response(json.dumps(searchset(match(n), next_url=next_url)), content_type=FHIR)
+
+        threaded_fhir.expect_request(
+            "/fhir/Observation" if n == 1 else f"/fhir/page{n}"
+        ).respond_with_handler(page)
+    client = FhirClient(build_session(), read_timeout=5.0, budget=0.75)
+    started = time.monotonic()
+
+    with pytest.raises(FhirServerError, match=r"the 0.75 s time budget of the hook call ran out"):
+        client.search(threaded_fhir.url_for("/fhir"), "Observation", TOKEN)
+
+    assert time.monotonic() - started < 0.75 + 1.5  # a bound on behaviour, not a benchmark
+    assert len(threaded_fhir.log) < 5
+
+
+def test_retries_stop_when_the_deadline_has_passed(fhir: HTTPServer, base: str) -> None:
+    fhir.expect_request("/fhir/Patient/p1").respond_with_data("down", status=503)
+    client = FhirClient(build_session(), retries=5, backoff=0.2)
+    started = time.monotonic()
+
+    with pytest.raises(FhirServerError, match=r"the FHIR server failed \(503\)"):
+        client.read(base, "Patient/p1", TOKEN, Deadline.after(0.5))
+
+    # a try, a retry at once, one after 0.4 s; the next pause (0.8 s) would end past the deadline: not made
+    assert len(fhir.log) == 3
+    assert time.monotonic() - started < 0.5 + 1.5
+
+
+def test_a_read_timeout_longer_than_the_time_left_is_cut_at_the_deadline(threaded_fhir: HTTPServer) -> None:
+    release = threading.Event()
+
+    def slow(request: Request) -> Response:
+        release.wait(5)
+        return Response('{"resourceType": "Patient"}', content_type=FHIR)
+
+    threaded_fhir.expect_request("/fhir/Patient/p1").respond_with_handler(slow)
+    client = FhirClient(build_session(), read_timeout=4.0)
+    deadline = Deadline.after(0.5)
+    try:
+        with pytest.raises(FhirServerError, match=r"the 0.5 s time budget of the hook call ran out"):
+            client.read(threaded_fhir.url_for("/fhir"), "Patient/p1", TOKEN, deadline)
+        late = -deadline.left()
+        # a later read of the same hook call is not even sent
+        with pytest.raises(FhirServerError, match="time budget"):
+            client.read(threaded_fhir.url_for("/fhir"), "Patient/p1", TOKEN, deadline)
+    finally:
+        release.set()
+
+    assert 0 <= late < 1.5
+    assert len(threaded_fhir.log) <= 1

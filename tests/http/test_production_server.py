@@ -60,7 +60,12 @@ def test_health_readiness_metrics_and_an_assessment(server: Server) -> None:
 
 
 def test_sigterm_lets_a_slow_request_finish(tmp_path: Path, httpserver: HTTPServer) -> None:
-    server = start_production(tmp_path, NECKCHECK_FHIR_READ_TIMEOUT="10", NECKCHECK_GRACEFUL_TIMEOUT="20")
+    server = start_production(
+        tmp_path,
+        NECKCHECK_FHIR_READ_TIMEOUT="10",
+        NECKCHECK_CDS_FHIR_DEADLINE="10",  # longer than the slow search below
+        NECKCHECK_GRACEFUL_TIMEOUT="20",
+    )
     patient, data = scenario_resources("S7-observations.json")
 
     def slow_search(request: Request) -> Response:
