@@ -20,9 +20,9 @@ from service.http import cds, docs, errors, fhir, observability, ops
 from service.logs import configure as configure_logs
 from service.metrics import Metrics
 from service.security.jwt_verifier import JwtVerifier, load_trusted_issuers
-from service.storage.audit import AuditLog, spool_for
 from service.storage.database import make_engine, upgrade
 from service.storage.feedback import FeedbackStore
+from service.storage.records import writer_for
 from service.storage.replay import ReplayStore
 
 log = logging.getLogger("neckcheck")
@@ -53,6 +53,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         NECKCHECK_SETTINGS=settings,
     )
     metrics = Metrics()
+    writer = writer_for(settings, engine, metrics)  # audit, card and feedback records, off the request path
     assessor = Assessor.load(settings.rules_file, settings.codes_file, settings.max_entries)
     app.extensions.update(
         {
@@ -69,8 +70,8 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
             ),
             "neckcheck.jwt": _verifier(settings, ReplayStore(engine)),
             "neckcheck.database": engine,
-            "neckcheck.feedback": FeedbackStore(engine),
-            "neckcheck.audit": AuditLog(engine, spool_for(settings), metrics),
+            "neckcheck.feedback": FeedbackStore(engine, writer),
+            "neckcheck.writer": writer,
             "neckcheck.metrics": metrics,
             "neckcheck.clock": lambda: dt.datetime.now(dt.UTC),  # tests replace it to fix asOf
         }

@@ -93,13 +93,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _store_audit(result: Assessment, body: object) -> None:
-    from service.storage.audit import AuditEvent, AuditLog, spool_for
+    from service.storage.audit import AuditEvent
+    from service.storage.records import writer_for
 
     settings, engine = _database()
     caller = f"cli:{getpass.getuser()}"
-    if not AuditLog(engine, spool_for(settings), background=False).record(
-        AuditEvent.of(result, body, "cli", caller)
-    ):
+    if not writer_for(settings, engine, background=False).store([AuditEvent.of(result, body, "cli", caller)]):
         print("neckcheck: database unavailable; the audit record was spooled", file=sys.stderr)
 
 
@@ -114,15 +113,15 @@ def _database() -> tuple[Settings, Engine]:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from service.storage.audit import AuditLog, spool_for
+    from service.storage.audit import since as audit_since
 
     try:
         since = parse_datetime(args.since, "--since")
     except NeckcheckError as error:
         print(f"neckcheck: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    settings, engine = _database()
-    for record in AuditLog(engine, spool_for(settings), background=False).since(since):
+    _, engine = _database()
+    for record in audit_since(engine, since):
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     return 0
 
@@ -187,9 +186,9 @@ def _condition(condition: Condition, table: RuleTable, top: bool = True) -> str:
 def _feedback_report(args: argparse.Namespace) -> int:
     """Read from NECKCHECK_DATABASE_URL, the database the service writes feedback to."""
     from service.storage.database import make_engine
-    from service.storage.feedback import FeedbackStore, Rate
+    from service.storage.feedback import Rate, feedback_rates
 
-    by_rule, by_indicator = FeedbackStore(make_engine(Settings.from_env().database_url)).rates()
+    by_rule, by_indicator = feedback_rates(make_engine(Settings.from_env().database_url))
 
     def table(title: str, rates: list[Rate]) -> None:
         print(

@@ -39,7 +39,7 @@ def record(assessment: Assessment, request_body: Any, channel: str) -> None:
     """Count the assessment and queue its audit record (spooled, never lost, if the database is down)."""
     current_app.extensions["neckcheck.metrics"].observe_decision(assessment.decision)
     event = AuditEvent.of(assessment, request_body, channel, g.get("caller") or "unknown")
-    current_app.extensions["neckcheck.audit"].submit(event)
+    current_app.extensions["neckcheck.writer"].submit(event)
 
 
 def require_token(audience: str, scopes: frozenset[str] = frozenset()) -> None:

@@ -20,15 +20,15 @@ def healthz() -> Response:
 
 def _readiness() -> Readiness:
     """Check, and publish the result as metrics (so a scrape sees it even between probes)."""
-    audit = current_app.extensions["neckcheck.audit"]
-    state = check(current_app.extensions["neckcheck.database"], audit.spool)
+    writer = current_app.extensions["neckcheck.writer"]
+    state = check(current_app.extensions["neckcheck.database"], writer.spool)
     metrics = current_app.extensions["neckcheck.metrics"]
     metrics.degraded.set(1 if state.status == DEGRADED else 0)
     metrics.ready.set(0 if state.status == NOT_READY else 1)
     metrics.spool_bytes.set(state.spool_bytes)
     metrics.spool_max_bytes.set(state.spool_max_bytes)
     if state.database_back and state.spool_bytes:
-        audit.replay_soon()  # the database is back: the writer thread drains the spool
+        writer.replay_soon()  # the database is back: the writer thread drains the spool
     return state
 
 

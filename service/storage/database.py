@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from service.errors import ConfigError
@@ -35,9 +35,34 @@ def make_engine(url: str) -> Engine:
     elif url.startswith("sqlite"):
         options["connect_args"] = {"timeout": WAIT_SECONDS}
     try:
-        return create_engine(url, **options)
+        engine = create_engine(url, **options)
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         raise ConfigError(f"NECKCHECK_DATABASE_URL: cannot use the database: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_as_a_server_store)
+    return engine
+
+
+# SQLite as a server store (https://sqlite.org/wal.html, https://sqlite.org/pragma.html), set on every
+# connection: gunicorn's workers are processes writing one file. WAL lets readers (/readyz, the jti check,
+# reports) go on while a worker's writer thread commits a batch, and makes a commit an append to the log;
+# synchronous=NORMAL then syncs at checkpoints instead of at every commit: the file is never corrupted,
+# but a power cut can lose the last commits (a crash of the process cannot). busy_timeout: a writer waits
+# this long for another's lock before the error that sends its records to the spool.
+SQLITE_PRAGMAS = {
+    "busy_timeout": str(WAIT_SECONDS * 1000),  # first: the switch to WAL may wait for a lock
+    "journal_mode": "wal",
+    "synchronous": "1",  # NORMAL
+}
+
+
+def _sqlite_as_a_server_store(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for name, value in SQLITE_PRAGMAS.items():
+            cursor.execute(f"PRAGMA {name}={value}")
+    finally:
+        cursor.close()
 
 
 def _config() -> Config:

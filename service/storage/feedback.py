@@ -3,23 +3,56 @@
 A card is recorded when it is returned (its indicator and the rules behind it), so feedback - which names
 only the card's uuid - can be reported per rule and per indicator. No free text is stored: a clinician's
 ``userComment`` may name the patient, so only whether there was one is kept.
+
+Both are stored by the record writer (service/storage/writer.py), never on the request path. So feedback
+can reach the database before its card (the card still queued, or spooled by another worker during an
+outage): nothing links the two rows but the card's uuid, and the report joins them when it is read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+from uuid import uuid4
 
-from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Engine, Table, select
 
 from service.storage.schema import cards, feedback
+from service.storage.writer import Record, RecordWriter
 
-log = logging.getLogger("neckcheck.storage")
+
+@dataclass(frozen=True)
+class CardRecord(Record):
+    kind: ClassVar[str] = "card"
+    table: ClassVar[Table] = cards
+    key: ClassVar[str] = "uuid"  # the card's own uuid (deterministic: the same card again is one row)
+
+    uuid: str
+    service_id: str
+    indicator: str
+    rules: str  # comma-separated rule ids; "" when none fired
+    issued_at: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class FeedbackRecord(Record):
+    kind: ClassVar[str] = "feedback"
+    table: ClassVar[Table] = feedback
+    key: ClassVar[str] = "uuid"  # the record's own id, so a replayed record is stored once
+
+    uuid: str
+    service_id: str
+    card_uuid: str
+    outcome: str
+    override_system: str | None
+    override_code: str | None
+    has_comment: bool
+    accepted_suggestions: int
+    outcome_at: str  # as the EHR sent it
+    received_at: str  # ISO 8601 UTC
 
 
 @dataclass(frozen=True)
@@ -43,66 +76,62 @@ class Rate:
 
 
 class FeedbackStore:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, writer: RecordWriter):
         self.engine = engine
+        self.writer = writer
 
     def record_card(self, uuid: str, service_id: str, indicator: str, rules: Iterable[str]) -> None:
-        row = {
-            "uuid": uuid,
-            "service_id": service_id,
-            "indicator": indicator,
-            "rules": ",".join(rules),
-            "issued_at": dt.datetime.now(dt.UTC),
-        }
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(cards).values(row))
-        except IntegrityError:
-            pass  # the same card again (ids are deterministic): already recorded
-        except (
-            SQLAlchemyError
-        ) as exc:  # feedback on this card will report as "unknown"; the card still goes out
-            log.warning("card not recorded (%s)", type(exc).__name__)
+        """Queue the card's record (returns at once; see service/storage/writer.py)."""
+        now = dt.datetime.now(dt.UTC).isoformat()
+        self.writer.submit(CardRecord(uuid, service_id, indicator, ",".join(rules)[:255], now))
 
     def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> None:
-        now = dt.datetime.now(dt.UTC)
-        rows = []
+        """Queue one record per feedback item (checked against feedback.schema.json by the caller)."""
+        now = dt.datetime.now(dt.UTC).isoformat()
         for item in items:
-            reason = (item.get("overrideReason") or {}).get("reason") or {}
-            rows.append(
-                {
-                    "service_id": service_id,
-                    "card_uuid": item["card"],
-                    "outcome": item["outcome"],
-                    "override_system": reason.get("system"),
-                    "override_code": reason.get("code"),
-                    "has_comment": bool((item.get("overrideReason") or {}).get("userComment")),
-                    "accepted_suggestions": len(item.get("acceptedSuggestions") or []),
-                    "outcome_at": item["outcomeTimestamp"],
-                    "received_at": now,
-                }
+            override = item.get("overrideReason") or {}
+            reason = override.get("reason") or {}
+            system, code = reason.get("system"), reason.get("code")
+            self.writer.submit(
+                FeedbackRecord(
+                    uuid=str(uuid4()),
+                    service_id=service_id,
+                    card_uuid=item["card"],
+                    outcome=item["outcome"],
+                    override_system=system[:255] if isinstance(system, str) else None,
+                    override_code=code[:100] if isinstance(code, str) else None,
+                    has_comment=bool(override.get("userComment")),
+                    accepted_suggestions=len(item.get("acceptedSuggestions") or []),
+                    outcome_at=str(item["outcomeTimestamp"])[:40],
+                    received_at=now,
+                )
             )
-        with self.engine.begin() as conn:
-            conn.execute(insert(feedback), rows)
 
     def rates(self) -> tuple[list[Rate], list[Rate]]:
-        """(per rule, per indicator); feedback on a card this store never issued counts as 'unknown'."""
-        with self.engine.connect() as conn:
-            issued = {r.uuid: r for r in conn.execute(select(cards))}
-            answers = list(conn.execute(select(feedback.c.card_uuid, feedback.c.outcome)))
-        by_rule: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-        by_indicator: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for row in issued.values():
-            for rule in _rules_of(row):
-                by_rule[rule][0] += 1
-            by_indicator[row.indicator][0] += 1
-        for uuid, outcome in answers:
-            card = issued.get(uuid)
-            slot = 1 if outcome == "accepted" else 2
-            for rule in _rules_of(card) if card is not None else ["unknown"]:
-                by_rule[rule][slot] += 1
-            by_indicator[card.indicator if card is not None else "unknown"][slot] += 1
-        return _rates(by_rule), _rates(by_indicator)
+        return feedback_rates(self.engine)
+
+
+def feedback_rates(engine: Engine) -> tuple[list[Rate], list[Rate]]:
+    """(per rule, per indicator); feedback on a card this store never issued counts as 'unknown'.
+
+    Joined here, by the card's uuid, whichever of the card and its feedback was stored first.
+    """
+    with engine.connect() as conn:
+        issued = {r.uuid: r for r in conn.execute(select(cards))}
+        answers = list(conn.execute(select(feedback.c.card_uuid, feedback.c.outcome)))
+    by_rule: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_indicator: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in issued.values():
+        for rule in _rules_of(row):
+            by_rule[rule][0] += 1
+        by_indicator[row.indicator][0] += 1
+    for uuid, outcome in answers:
+        card = issued.get(uuid)
+        slot = 1 if outcome == "accepted" else 2
+        for rule in _rules_of(card) if card is not None else ["unknown"]:
+            by_rule[rule][slot] += 1
+        by_indicator[card.indicator if card is not None else "unknown"][slot] += 1
+    return _rates(by_rule), _rates(by_indicator)
 
 
 def _rules_of(card: Any) -> list[str]:

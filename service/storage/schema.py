@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -29,6 +29,10 @@ feedback = Table(
     Column("accepted_suggestions", Integer, nullable=False, default=0),
     Column("outcome_at", String(40), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # the record's own id (uuid), so a record replayed from the spool is inserted once; NULL on rows
+    # stored before it existed (revision 0003)
+    Column("uuid", String(36)),
+    Index("ux_cds_feedback_uuid", "uuid", unique=True),
 )
 
 audit = Table(

@@ -82,6 +82,7 @@ def test_feedback_is_stored_and_reported_per_rule_and_indicator(
             client.post(FEEDBACK, data=json.dumps(payload), content_type="application/json").status_code
             == 200
         )
+    assert app.extensions["neckcheck.writer"].flush()  # cards and feedback are stored in the background
     by_rule, by_indicator = app.extensions["neckcheck.feedback"].rates()
     rules = {r.key: (r.cards, r.accepted, r.overridden) for r in by_rule}
     assert rules["imaging-referral"] == (2, 1, 1)
@@ -109,6 +110,7 @@ def test_no_free_text_is_stored(app: Flask, client: FlaskClient) -> None:
     payload = spec_example("feedback-overridden-with-reason.json")
     payload["feedback"][0]["overrideReason"]["userComment"] = "Mrs Example declined"
     client.post(FEEDBACK, data=json.dumps(payload), content_type="application/json")
+    assert app.extensions["neckcheck.writer"].flush()
     engine = app.extensions["neckcheck.feedback"].engine
     with engine.connect() as conn:
         rows = [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM cds_feedback")]

@@ -24,7 +24,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from service.errors import ConfigError
-from service.storage.audit import AuditEvent
+from service.storage.audit import AuditEvent, since
 from service.storage.database import current_revision, head_revision, make_engine
 from service.storage.schema import audit
 from tests.live import free_port, running
@@ -56,7 +56,7 @@ def assess(app: Flask, name: str = "S7-observations.json") -> int:
 
 
 def stored(app: Flask) -> int:
-    assert app.extensions["neckcheck.audit"].flush()
+    assert app.extensions["neckcheck.writer"].flush()
     with app.extensions["neckcheck.database"].connect() as conn:
         count: int = conn.execute(select(func.count()).select_from(audit)).scalar_one()
         return count
@@ -67,8 +67,8 @@ def test_every_assessment_is_audited_without_names_or_free_text(
 ) -> None:
     app = make_app(database_url=database_url, auto_migrate=True)
     assert assess(app) == 200
-    assert app.extensions["neckcheck.audit"].flush()
-    (event,) = app.extensions["neckcheck.audit"].since(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    assert app.extensions["neckcheck.writer"].flush()
+    (event,) = since(app.extensions["neckcheck.database"], dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     assert event["channel"] == "http" and event["caller"] == "dev"
     assert event["rule_set"] == "neckcheck-escalation 1.0.0"
     assert (event["status"], event["risk"]) == ("final", "high")
@@ -89,8 +89,8 @@ def test_cds_hooks_calls_are_audited_too(make_app: Callable[..., Flask], databas
         content_type="application/json",
     )
     assert response.status_code == 200
-    assert app.extensions["neckcheck.audit"].flush()
-    (event,) = app.extensions["neckcheck.audit"].since(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    assert app.extensions["neckcheck.writer"].flush()
+    (event,) = since(app.extensions["neckcheck.database"], dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     assert event["channel"] == "cds" and event["risk"] == "moderate"
 
 
@@ -98,7 +98,7 @@ def test_a_database_that_is_down_spools_and_loses_nothing(
     make_app: Callable[..., Flask], tmp_path: Path
 ) -> None:
     app = make_app(database_url=f"sqlite:///{tmp_path / 'a.db'}")
-    log = app.extensions["neckcheck.audit"]
+    log = app.extensions["neckcheck.writer"]
     good_engine = log.engine
     log.engine = make_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")  # cannot be opened
     assert assess(app) == 200 and assess(app) == 200
@@ -193,15 +193,15 @@ def test_readiness_turns_503_when_the_spool_is_full(make_app: Callable[..., Flas
     answered = 0
     while client.get("/readyz").status_code == 200:
         assert assess(app) == 200
-        assert app.extensions["neckcheck.audit"].flush()
+        assert app.extensions["neckcheck.writer"].flush()
         answered += 1
         assert answered < 50
     full = client.get("/readyz").get_json()
     assert full["status"] == "not ready" and "spool is full" in full["reason"]
     assert full["spoolBytes"] >= 4096
     assert assess(app) == 200  # a request that still arrives is answered, and its record kept
-    assert app.extensions["neckcheck.audit"].flush()
-    assert app.extensions["neckcheck.audit"].pending() == answered + 1
+    assert app.extensions["neckcheck.writer"].flush()
+    assert app.extensions["neckcheck.writer"].pending() == answered + 1
     text = client.get("/metrics").get_data(as_text=True)
     assert "neckcheck_ready 0.0" in text and "neckcheck_degraded 0.0" in text
     assert f"neckcheck_audit_spooled_total {answered + 1}.0" in text
@@ -219,7 +219,7 @@ def test_readiness_turns_503_when_the_spool_is_not_writable(
     assert "database unreachable" in ready.get_json()["reason"]
     assert "spool is not writable" in ready.get_json()["reason"]
     assert assess(app) == 200  # the answer is not held back; the lost record is logged and counted
-    assert app.extensions["neckcheck.audit"].flush()
+    assert app.extensions["neckcheck.writer"].flush()
     assert "neckcheck_audit_lost_total 1.0" in client.get("/metrics").get_data(as_text=True)
     assert "1 record(s) lost" in caplog.text
 
@@ -254,7 +254,7 @@ def refused_by_postgresql() -> list[AuditEvent]:
 
 
 def quarantined(app: Flask) -> list[dict[str, str]]:
-    path: Path = app.extensions["neckcheck.audit"].spool.quarantine_file
+    path: Path = app.extensions["neckcheck.writer"].spool.quarantine_file
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
@@ -267,7 +267,7 @@ def test_a_record_postgresql_refuses_leaves_a_live_batch_for_quarantine(
     make_app: Callable[..., Flask], postgres: Cluster, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = make_app(database_url=postgres.create_database("refused_live"), auto_migrate=True)
-    log = app.extensions["neckcheck.audit"]
+    log = app.extensions["neckcheck.writer"]
     good = [event() for _ in range(3)]
     bad = refused_by_postgresql()
     assert log.store([good[0], bad[0], good[1], bad[1], good[2], bad[2]]) is True  # one batch
@@ -294,7 +294,7 @@ def test_a_record_postgresql_refuses_does_not_block_the_spool(
     make_app: Callable[..., Flask], postgres: Cluster
 ) -> None:
     app = make_app(database_url=postgres.create_database("refused_spool"), auto_migrate=True)
-    log = app.extensions["neckcheck.audit"]
+    log = app.extensions["neckcheck.writer"]
     bad = refused_by_postgresql()
     before, after = [event() for _ in range(3)], [event() for _ in range(2)]
     # as the writer spooled them during an outage: the refused records first, in the way of the others
@@ -330,9 +330,9 @@ def test_without_auto_migrate_postgresql_waits_for_db_upgrade(
 def test_audit_export_as_ndjson(make_app: Callable[..., Flask], database_url: str) -> None:
     app = make_app(database_url=database_url, auto_migrate=True)
     assert assess(app, "S1-observations.json") == 200
-    assert app.extensions["neckcheck.audit"].flush()
+    assert app.extensions["neckcheck.writer"].flush()
     assert assess(app, "S5-questionnaire.json") == 200
-    assert app.extensions["neckcheck.audit"].flush()
+    assert app.extensions["neckcheck.writer"].flush()
     done = neckcheck("audit", "--since", "2000-01-01", NECKCHECK_DATABASE_URL=database_url)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]

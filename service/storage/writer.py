@@ -1,0 +1,352 @@
+"""The record writer: every row an answer leaves behind (audit events, CDS Hooks cards and feedback) is
+stored from here, in the background, so no answer waits on the database.
+
+A record is handed to a writer thread (one per process: threads do not survive a fork), which writes
+records in batches: one transaction per batch, one executemany per table, with a bounded wait. When the
+database cannot take them (an outage: a lost connection, a timeout), they are appended, fsync'd, to the
+spool (service/storage/spool.py) instead, and the writer replays the spool before its next write, or
+when /readyz finds the database back. Records carry their own uuid, so a replayed record is inserted once
+even if a replay is interrupted half way, and a card issued twice (card ids are deterministic) is one row.
+
+A record the database refuses for good (a value it cannot hold) is not retried: the batch is retried row
+by row to find it, it goes to the spool's quarantine file, and the other records are stored.
+
+Records still queued in memory are written when the process exits normally (SIGTERM to a gunicorn worker
+included: it leaves through sys.exit, so atexit runs ``flush``); only a hard kill of the process can lose
+the few milliseconds' worth not yet written.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Self
+
+from sqlalchemy import Connection, DateTime, Engine, Table, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.dml import Insert
+
+from service.errors import StorageUnavailable
+from service.metrics import Metrics
+from service.storage.database import refused
+from service.storage.spool import Spool
+
+log = logging.getLogger("neckcheck.storage")
+
+BATCH = 200  # records per transaction from the writer thread
+RETRY_SECONDS = 1.0  # after an outage is seen, live batches go straight to the spool this long
+
+
+_TYPE_CHECKS: dict[Any, Callable[[Any], bool]] = {
+    str: lambda v: isinstance(v, str),
+    str | None: lambda v: v is None or isinstance(v, str),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    bool: lambda v: isinstance(v, bool),
+    list[str]: lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row to store. Subclasses are frozen dataclasses whose fields are JSON values, one per column.
+
+    ``kind`` names the record in its spool line, ``table`` is where it goes and ``key`` is the field that
+    holds its own id (unique in the table). A ``list[str]`` field is stored as JSON text, and a field whose
+    column is a DateTime is carried as ISO 8601 text.
+    """
+
+    kind: ClassVar[str]
+    table: ClassVar[Table]
+    key: ClassVar[str]
+    checks: ClassVar[dict[str, Callable[[Any], bool]]]  # a type check per field
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Work out each kind's checks once (KeyError: a field of a type a spool line cannot carry)."""
+        super().__init_subclass__(**kwargs)
+        hints = typing.get_type_hints(cls)
+        cls.checks = {n: _TYPE_CHECKS[h] for n, h in hints.items() if typing.get_origin(h) is not ClassVar}
+
+    def line(self) -> str:
+        """The record as one spool line (JSON), which says its kind."""
+        return json.dumps({"kind": self.kind, **asdict(self)})
+
+    @classmethod
+    def from_record(cls, record: Any) -> Self:
+        """Back from its spooled JSON form; ValueError if it is not one (a damaged or edited line)."""
+        if not isinstance(record, dict) or set(record) != set(cls.checks):
+            raise ValueError(f"not a {cls.kind} record")
+        for name, value in record.items():
+            if not cls.checks[name](value):
+                raise ValueError(f"{name} has the wrong type")
+        # a lone surrogate ("\\ud800" is valid JSON, e.g. in a token's sub) has no UTF-8 form: the driver
+        # would raise a bare UnicodeEncodeError on every retry
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+        return cls(**record)
+
+    def row(self) -> dict[str, Any]:
+        """The values for the table; ValueError if a date-time is not ISO 8601."""
+        values = asdict(self)
+        for column in self.table.columns:
+            value = values.get(column.name)
+            if isinstance(column.type, DateTime) and isinstance(value, str):
+                values[column.name] = dt.datetime.fromisoformat(value)
+            elif isinstance(value, list):
+                values[column.name] = json.dumps(value)
+        return values
+
+
+class RecordWriter:
+    """Stores records of the given kinds; one writer per app, one writer thread per process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        spool: Spool,
+        kinds: Sequence[type[Record]],
+        metrics: Metrics | None = None,
+        background: bool = True,
+    ):
+        self.engine = engine
+        self.spool = spool
+        self.kinds = {kind.kind: kind for kind in kinds}
+        self.metrics = metrics
+        self.background = background
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[Record | None] = queue.Queue()  # None: "replay the spool"
+        self._replay_asked = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._writer_pid = 0
+        self._down_until = 0.0  # monotonic time before which the database is not tried for live batches
+
+    def submit(self, record: Record) -> None:
+        """Queue a record for the writer thread: returns at once, whatever the database is doing."""
+        if not self.background:
+            self.store([record])
+            return
+        self._start_writer()
+        self._queue.put(record)
+
+    def replay_soon(self) -> None:
+        """Ask the writer thread to replay the spool (the database is back), without waiting for it."""
+        if not self.background:
+            self.replay()
+        elif not self._replay_asked.is_set():
+            self._replay_asked.set()
+            self._start_writer()
+            self._queue.put(None)
+
+    def _start_writer(self) -> None:
+        if self._writer is None or self._writer_pid != os.getpid() or not self._writer.is_alive():
+            with self._lock:
+                if self._writer is None or self._writer_pid != os.getpid() or not self._writer.is_alive():
+                    self._writer = threading.Thread(target=self._drain, name="neckcheck-writer", daemon=True)
+                    self._writer_pid = os.getpid()
+                    self._writer.start()
+                    atexit.register(self.flush)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued record is in the database or the spool; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return not self._queue.unfinished_tasks
+
+    def _drain(self) -> None:
+        while True:
+            batch = [self._queue.get()]  # waits for the first record, then takes what else is queued
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            replay = None in batch
+            if replay:
+                self._replay_asked.clear()
+            try:
+                self.store([r for r in batch if r is not None], force=replay)
+            except Exception:  # the writer must survive anything
+                log.exception("record writer failed")
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    def store(self, records: Sequence[Record], force: bool = False) -> bool:
+        """Replay the spool, then write ``records`` now: True if nothing had to be spooled (never raises
+        on an outage).
+
+        Right after an outage was seen, live batches skip the database for RETRY_SECONDS (each try can
+        wait WAIT_SECONDS), so the writer keeps up and records reach the fsync'd spool, not a growing
+        queue in memory; ``force`` (a replay asked by /readyz) tries at once.
+        """
+        lines = [r.line() for r in records]
+        with self._lock:
+            if not force and time.monotonic() < self._down_until:
+                return self._spool(lines, None)
+            try:
+                self._replay()
+            except StorageUnavailable as exc:
+                return self._spool(lines, exc.cause)
+            except OSError as exc:  # the spool cannot be read: the database may still take these
+                log.error("spool not replayed: %s", type(exc).__name__)
+            try:
+                self._write(lines)
+            except StorageUnavailable as exc:
+                return self._spool(exc.lines, exc.cause)
+            self._down_until = 0.0
+            return True
+
+    def replay(self) -> int:
+        """Move spooled records into the database; the number moved (0 if the database is still down)."""
+        self.flush()
+        with self._lock:
+            try:
+                return self._replay()
+            except StorageUnavailable as exc:
+                log.warning("spool not replayed yet (%s)", type(exc.cause).__name__)
+            except OSError as exc:
+                log.error("spool not replayed: %s", type(exc).__name__)
+            return 0
+
+    def pending(self) -> int:
+        return self.spool.pending()
+
+    def _replay(self) -> int:
+        moved = self.spool.replay(self._write)
+        if moved:
+            log.info("spool replayed: %d record(s)", moved)
+        return moved
+
+    def _parse(self, line: str) -> Record:
+        """A spool line back as a record; ValueError if it is not one. A line without a kind is an audit
+        record spooled before cards and feedback were (the spool format then)."""
+        record = json.loads(line)
+        if not isinstance(record, dict) or record.get("kind", "audit") not in self.kinds:
+            raise ValueError("not a record of a known kind")
+        return self.kinds[record.pop("kind", "audit")].from_record(record)
+
+    def _write(self, lines: list[str]) -> None:
+        """Store records given as spool lines; quarantine those the database refuses for good.
+
+        A batch that fails for good is retried row by row, so only the bad record(s) leave. Raises
+        StorageUnavailable, with the lines not stored yet, when the database itself is the problem.
+        """
+        rows: list[tuple[str, Record, dict[str, Any]]] = []
+        for line in lines:
+            try:
+                record = self._parse(line)
+                rows.append((line, record, record.row()))
+            except ValueError as exc:  # json.JSONDecodeError too: e.g. a line torn by a hard kill
+                self._quarantine(line, exc)
+        try:
+            if rows:
+                self._insert([(record, row) for _, record, row in rows])
+            return
+        except SQLAlchemyError as exc:
+            if not refused(exc):
+                raise StorageUnavailable(exc, [line for line, _, _ in rows]) from exc
+            if len(rows) == 1:
+                self._quarantine(rows[0][0], exc)
+                return
+        for done, (line, record, row) in enumerate(rows):
+            try:
+                self._insert([(record, row)])
+            except SQLAlchemyError as exc:
+                if not refused(exc):
+                    raise StorageUnavailable(exc, [line for line, _, _ in rows[done:]]) from exc
+                self._quarantine(line, exc)
+
+    def _insert(self, rows: list[tuple[Record, dict[str, Any]]]) -> None:
+        """One transaction for the batch and one executemany per table; a record stored before is skipped."""
+        by_kind: dict[type[Record], list[dict[str, Any]]] = {}
+        for record, row in rows:
+            by_kind.setdefault(type(record), []).append(row)
+        with self.engine.begin() as conn:
+            for kind, values in by_kind.items():
+                statement, fresh = _insert_new(conn, kind.table, kind.key, values)
+                if fresh:
+                    conn.execute(statement, fresh)
+
+    def _spool(self, lines: list[str], cause: BaseException | None) -> bool:
+        if cause is not None:
+            self._down_until = time.monotonic() + RETRY_SECONDS
+            log.warning("database unavailable (%s); %d record(s) spooled", type(cause).__name__, len(lines))
+        try:
+            self.spool.append(lines)
+        except OSError as exc:
+            # nowhere to keep them: /readyz already answers 503 for this spool; say which records are gone
+            log.error(
+                "spool not writable (%s): %d record(s) lost: %s",
+                exc.strerror or type(exc).__name__,
+                len(lines),
+                ", ".join(self._describe(line) for line in lines),
+            )
+            if self.metrics:
+                self.metrics.audit_lost.inc(len(lines))
+            return False
+        if self.metrics:
+            self.metrics.audit_spooled.inc(len(lines))
+        return False
+
+    def _quarantine(self, line: str, exc: Exception) -> None:
+        """Set a refused record aside, with the database's reason; logged by id only (no patient data)."""
+        orig = getattr(exc, "orig", None) or exc
+        reason = (str(orig).splitlines() or [""])[0][:300]
+        entry = {
+            "quarantinedAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "error": type(exc).__name__,
+            "reason": reason,
+            "line": line,
+        }
+        try:
+            self.spool.quarantine(json.dumps(entry))
+        except OSError as exc2:
+            log.error("%s not stored and lost: %s", self._describe(line), exc2.strerror)
+            if self.metrics:
+                self.metrics.audit_lost.inc()
+            return
+        log.error(
+            "%s %s (%s); moved to %s",
+            self._describe(line),
+            "refused by the database" if isinstance(exc, SQLAlchemyError) else "unreadable",
+            type(exc).__name__,
+            self.spool.quarantine_file,
+        )
+        if self.metrics:
+            self.metrics.audit_quarantined.inc()
+
+    def _describe(self, line: str) -> str:
+        """The record's kind and id for a log line, and nothing else of it."""
+        try:
+            record = json.loads(line)
+            kind = self.kinds[record.get("kind", "audit")]
+            value = record.get(kind.key)
+        except (ValueError, AttributeError, KeyError):
+            return "record (unreadable)"
+        return f"{kind.kind} record " + (repr(value[:36]) if isinstance(value, str) else "(no id)")
+
+
+def _insert_new(
+    conn: Connection, table: Table, key: str, rows: list[dict[str, Any]]
+) -> tuple[Insert, list[dict[str, Any]]]:
+    """An INSERT of ``rows`` that skips a row whose key is stored already, and the rows to give it.
+
+    SQLite (3.24+) and PostgreSQL (9.5+) skip it themselves (ON CONFLICT DO NOTHING): no extra round trip,
+    and two workers storing the same card at once do not collide. Another database is asked first.
+    """
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(), rows
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(), rows
+    column = table.c[key]
+    known = set(conn.execute(select(column).where(column.in_([r[key] for r in rows]))).scalars())
+    return insert(table), [r for r in rows if r[key] not in known]
