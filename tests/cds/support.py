@@ -47,3 +47,20 @@ def hook_request(
             "questionnaireResponses": searchset(responses) if responses else None,
         }
     return request
+
+
+def numbered_hook_request(name: str, number: int) -> dict[str, Any]:
+    """The scenario's hook request with its first Observation renamed: another input, so another card
+    uuid (a card's uuid is derived from the input and the time, and calls within a second share it)."""
+    request = hook_request(name)
+    first = request["prefetch"]["observations"]["entry"][0]["resource"]
+    first["id"] = f"{first['id']}-{number}"
+    return request
+
+
+def feedback_on(card: str, outcome: str = "overridden") -> dict[str, Any]:
+    """A CDS Hooks 2.0.1 §Feedback request about one card."""
+    item: dict[str, Any] = {"card": card, "outcome": outcome, "outcomeTimestamp": "2026-11-02T10:00:00Z"}
+    if outcome == "accepted":
+        item["acceptedSuggestions"] = [{"id": "x"}]
+    return {"feedback": [item]}

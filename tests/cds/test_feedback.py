@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -38,6 +39,20 @@ def card_uuid(client: FlaskClient, scenario: str) -> str:
         content_type="application/json",
     )
     return str(response.get_json()["cards"][0]["uuid"])
+
+
+def neckcheck_report(database: str) -> list[str]:
+    """The lines of `neckcheck feedback-report` on ``database``."""
+    done = subprocess.run(
+        [str(NECKCHECK), "feedback-report"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"NECKCHECK_DATABASE_URL": database, "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
 
 
 @pytest.mark.parametrize(
@@ -92,17 +107,8 @@ def test_feedback_is_stored_and_reported_per_rule_and_indicator(
     indicators = {r.key: (r.cards, r.accepted, r.overridden) for r in by_indicator}
     assert indicators["warning"] == (2, 1, 0) and indicators["critical"] == (1, 0, 1)
 
-    database = app.config["NECKCHECK_SETTINGS"].database_url
-    done = subprocess.run(
-        [str(NECKCHECK), "feedback-report"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"NECKCHECK_DATABASE_URL": database, "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("imaging-referral"))
+    report = neckcheck_report(app.config["NECKCHECK_SETTINGS"].database_url)
+    line = next(ln for ln in report if ln.startswith("imaging-referral"))
     assert line.split() == ["imaging-referral", "2", "1", "1", "50%", "50%"]
 
 
@@ -116,3 +122,31 @@ def test_no_free_text_is_stored(app: Flask, client: FlaskClient) -> None:
         rows = [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM cds_feedback")]
     assert rows and "Mrs Example" not in repr(rows)
     assert rows[0][6] in (1, True)  # has_comment
+
+
+def test_feedback_stored_before_its_card_joins_it_once_both_are_stored(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    """Feedback and cards reach the database from a background writer, in no set order (a card can still
+    be queued, or spooled by another worker, when its feedback is stored): the report joins them anyway."""
+    at = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)  # the card's uuid depends on the time
+    ehr_copy = make_app(database_url=f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    ehr_copy.extensions["neckcheck.clock"] = lambda: at
+    uuid = card_uuid(ehr_copy.test_client(), "S1-observations.json")  # the card, issued before
+
+    app = make_app()
+    app.extensions["neckcheck.clock"] = lambda: at
+    client = app.test_client()
+    accepted = json.dumps(spec_example("feedback-accepted.json", uuid))
+    assert client.post(FEEDBACK, data=accepted, content_type="application/json").status_code == 200
+    assert app.extensions["neckcheck.writer"].flush()
+    by_rule, _ = app.extensions["neckcheck.feedback"].rates()
+    assert {r.key: (r.cards, r.accepted) for r in by_rule} == {"unknown": (0, 1)}  # no card row yet
+
+    assert card_uuid(client, "S1-observations.json") == uuid  # now its card row is written
+    assert app.extensions["neckcheck.writer"].flush()
+    by_rule, by_indicator = app.extensions["neckcheck.feedback"].rates()
+    assert {r.key: (r.cards, r.accepted, r.overridden) for r in by_rule} == {"imaging-referral": (1, 1, 0)}
+    assert {r.key: (r.cards, r.accepted) for r in by_indicator} == {"warning": (1, 1)}
+    report = neckcheck_report(app.config["NECKCHECK_SETTINGS"].database_url)
+    assert ["imaging-referral", "1", "1", "0", "100%", "0%"] in [line.split() for line in report]

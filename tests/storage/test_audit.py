@@ -8,7 +8,6 @@ A record the database refuses for good goes to quarantine instead of blocking th
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import re
 import subprocess
@@ -26,21 +25,15 @@ from sqlalchemy import func, select
 from service.errors import ConfigError
 from service.storage.audit import AuditEvent, since
 from service.storage.database import current_revision, head_revision, make_engine
-from service.storage.schema import audit
+from service.storage.feedback import feedback_rates
+from service.storage.schema import audit, cards, feedback
+from tests.cds.support import feedback_on, numbered_hook_request
 from tests.live import free_port, running
 from tests.postgres import Cluster
 from tests.scenarios import body
 
 NECKCHECK = Path(sys.executable).with_name("neckcheck")
-_names = itertools.count()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'audit.db'}"
-    cluster: Cluster = request.getfixturevalue("postgres")
-    return cluster.create_database(f"audit_{next(_names)}")
+PATIENT_VIEW = "/cds-services/neckcheck-patient-view"
 
 
 def neckcheck(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -117,35 +110,45 @@ def live_metric(url: str, name: str) -> float:
     return float(value)
 
 
-def count_rows(url: str) -> int:
+def count_rows(url: str) -> dict[str, int]:
     with make_engine(url).connect() as conn:
-        count: int = conn.execute(select(func.count()).select_from(audit)).scalar_one()
-        return count
+        return {
+            table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in (audit, cards, feedback)
+        }
 
 
 def test_postgresql_killed_mid_run_answers_go_on_readiness_holds_and_every_record_arrives(
     postgres: Cluster, tmp_path: Path
 ) -> None:
-    """The deployed server (gunicorn, two workers) through a real outage of its shared database."""
+    """The deployed server (gunicorn, two workers) through a real outage of its shared database: audit
+    records ($assess and hook calls), cards and feedback all wait in the spool and all arrive."""
     url = postgres.create_database("outage")
     with running(
         tmp_path, NECKCHECK_DATABASE_URL=url, NECKCHECK_AUTO_MIGRATE="1", NECKCHECK_WORKERS="2"
     ) as server:
 
-        def post() -> int:
-            return requests.post(
+        def post(number: int) -> list[int]:
+            """$assess, a hook call with a card of its own, and feedback on that card."""
+            assessed = requests.post(
                 f"{server.url}/fhir/$assess",
                 data=body("S7-observations.json"),
                 headers={"Content-Type": "application/fhir+json"},
                 timeout=30,
-            ).status_code
+            )
+            hook = numbered_hook_request("S1-observations.json", number)
+            called = requests.post(f"{server.url}{PATIENT_VIEW}", json=hook, timeout=30)
+            (card,) = called.json()["cards"]
+            answer = feedback_on(card["uuid"])
+            said = requests.post(f"{server.url}{PATIENT_VIEW}/feedback", json=answer, timeout=30)
+            return [assessed.status_code, called.status_code, said.status_code]
 
-        assert [post() for _ in range(5)] == [200] * 5
+        assert [post(n) for n in range(5)] == [[200] * 3] * 5
         assert requests.get(f"{server.url}/readyz", timeout=10).json()["status"] == "ready"
         postgres.stop("immediate")  # the database dies, without warning
         try:
             start = time.monotonic()
-            assert [post() for _ in range(20)] == [200] * 20  # answers go on
+            assert [post(n) for n in range(5, 15)] == [[200] * 3] * 10  # answers go on
             assert time.monotonic() - start < 20  # no answer waits on the database
             deadline = time.monotonic() + 20
             while True:  # the writer threads spool what they could not store
@@ -163,14 +166,17 @@ def test_postgresql_killed_mid_run_answers_go_on_readiness_holds_and_every_recor
         finally:
             postgres.start()
             postgres.wait_ready()
+        every = {"audit_event": 30, "cds_card": 15, "cds_feedback": 15}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # readiness checks start the replay
             state = requests.get(f"{server.url}/readyz", timeout=10).json()
-            if state["status"] == "ready" and state["spoolBytes"] == 0 and count_rows(url) == 25:
+            if state["status"] == "ready" and state["spoolBytes"] == 0 and count_rows(url) == every:
                 break
             time.sleep(0.2)
         assert (state["status"], state["spoolBytes"]) == ("ready", 0)
-        assert count_rows(url) == 25  # every record, once
+        assert count_rows(url) == every  # every record, once
+        by_rule, _ = feedback_rates(make_engine(url))  # each feedback joined with its card
+        assert {r.key: (r.cards, r.overridden) for r in by_rule} == {"imaging-referral": (15, 15)}
         assert live_metric(server.url, "neckcheck_degraded") == 0.0
         assert (
             live_metric(server.url, "neckcheck_audit_quarantined_total") == 0.0
