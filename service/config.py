@@ -50,7 +50,7 @@ class Settings:
     auto_migrate: bool = False  # migrate a non-SQLite database at start (SQLite is always migrated)
     spool_dir: Path = (
         Path(tempfile.gettempdir()) / "neckcheck-spool"
-    )  # audit records kept while the DB is down
+    )  # audit, card and feedback records kept while the DB is down
     # /readyz turns 503 when the spool reaches this size (kept below the Kubernetes emptyDir sizeLimit)
     spool_max_bytes: int = 512 * 1024 * 1024
     fhir_connect_timeout: float = 1.0

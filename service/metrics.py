@@ -52,15 +52,18 @@ class Metrics:
             ["key", "outcome"],
             registry=r,
         )
-        # Readiness and the audit spool (set by /readyz and /metrics; see _pod_gauge)
+        # Readiness and the spool of audit, card and feedback records, named "audit" since it held only
+        # those (set by /readyz and /metrics; see _pod_gauge)
         self.degraded = _pod_gauge(
-            "neckcheck_degraded", "1 while answering without the database (audit records spooled), else 0", r
+            "neckcheck_degraded", "1 while answering without the database (records spooled), else 0", r
         )
         self.ready = _pod_gauge(
             "neckcheck_ready", "1 while /readyz answers 200 (ready or degraded), else 0", r
         )
         self.spool_bytes = _pod_gauge(
-            "neckcheck_audit_spool_bytes", "Bytes of audit records waiting in the spool for the database", r
+            "neckcheck_audit_spool_bytes",
+            "Bytes of audit, card and feedback records waiting in the spool for the database",
+            r,
         )
         self.spool_max_bytes = _pod_gauge(
             "neckcheck_audit_spool_max_bytes",
@@ -68,16 +71,18 @@ class Metrics:
             r,
         )
         self.audit_spooled = Counter(
-            "neckcheck_audit_spooled", "Audit records written to the spool (database unavailable)", registry=r
+            "neckcheck_audit_spooled",
+            "Audit, card and feedback records written to the spool (database unavailable)",
+            registry=r,
         )
         self.audit_quarantined = Counter(
             "neckcheck_audit_quarantined",
-            "Audit records the database refused for good, moved to the quarantine file",
+            "Audit, card and feedback records the database refused for good, moved to quarantine",
             registry=r,
         )
         self.audit_lost = Counter(
             "neckcheck_audit_lost",
-            "Audit records neither stored nor spooled (spool not writable)",
+            "Audit, card and feedback records neither stored nor spooled (spool not writable)",
             registry=r,
         )
 

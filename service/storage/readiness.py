@@ -1,12 +1,13 @@
 """Readiness: may this replica take traffic?
 
-Answers do not need the database: the audit trail is the only thing written on the way, and while the
-database is away its records wait in the spool. So one shared-database outage must not take every
-replica out of the load balancer at once. The states:
+Answers do not need the database: audit, card and feedback records go to a background writer
+(service/storage/writer.py) and wait in the spool while the database is away, and the one check that
+reads and writes on the way (a token's jti, service/storage/replay.py) falls back to the process's memory.
+So one shared-database outage must not take every replica out of the load balancer at once. The states:
 
 - ready: the database answers, with the current schema;
 - degraded: the database is unreachable, but the spool is writable and under NECKCHECK_SPOOL_MAX_BYTES
-  (still ready: answers go on, the audit trail is kept; /metrics says so for alerting);
+  (still ready: answers go on, the records are kept; /metrics says so for alerting);
 - not ready: the database is unreachable and the spool cannot take more, or the schema is behind (an
   operator's step is missing: `neckcheck db upgrade`).
 """
@@ -42,7 +43,7 @@ def check(engine: Engine, spool: Spool) -> Readiness:
     if database.ok:
         status, reason = READY, None
     elif not database.reachable and spool_problem is None:
-        status, reason = DEGRADED, f"{database.problem}: answering, audit records wait in the spool"
+        status, reason = DEGRADED, f"{database.problem}: answering, records wait in the spool"
     elif not database.reachable:
         status, reason = NOT_READY, f"{database.problem}, and {spool_problem}"
     else:

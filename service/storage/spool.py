@@ -8,7 +8,8 @@ lines to the store in chunks, and puts back whatever the store could not take.
 A line the store refuses for good goes to ``quarantine.ndjson`` in the same directory, so that one bad
 record never holds up the records behind it (deploy/README.md: what to do with that file).
 
-Nothing here knows what a record means; a writer other than the audit log can use its own prefix.
+Nothing here knows what a record means (service/storage/writer.py does). The prefix is "audit" because
+the audit trail was the first to be spooled; the files now hold card and feedback records too.
 """
 
 from __future__ import annotations

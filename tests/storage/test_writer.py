@@ -21,6 +21,7 @@ from flask import Flask
 from sqlalchemy import Engine, event, func, select
 
 from service.config import Settings
+from service.storage.audit import AuditEvent
 from service.storage.database import WAIT_SECONDS, make_engine
 from service.storage.feedback import CardRecord, FeedbackRecord
 from service.storage.records import writer_for
@@ -169,3 +170,33 @@ def test_sigterm_keeps_every_card_and_feedback_record_the_server_answered_for(
     assert rows(engine) == {"cds_card": calls, "cds_feedback": calls, "audit_event": calls}
     log = (tmp_path / "server.log").read_text()
     assert "record(s) spooled" in log and "lost" not in log, log[-2000:]
+
+
+def test_spooled_lines_of_every_kind_are_replayed_including_audit_lines_from_before_kinds(
+    make_app: Callable[..., Flask],
+) -> None:
+    """A spool written by the previous version holds audit lines without a ``kind``: still audit records."""
+    app = make_app()
+    writer, engine = app.extensions["neckcheck.writer"], app.extensions["neckcheck.database"]
+    issued = card(1)
+    old_style = AuditEvent.from_record(
+        {
+            "id": str(uuid.uuid4()),
+            "at": "2026-11-02T10:00:00+00:00",
+            "channel": "http",
+            "caller": "dev",
+            "rule_set": "neckcheck-escalation 1.0.0",
+            "input_hash": "0" * 64,
+            "input_ids": ["Observation/o1"],
+            "output_ids": ["ra-1"],
+            "status": "final",
+            "risk": "low",
+        }
+    )
+    legacy = old_style.line().replace('{"kind": "audit", ', "{")
+    assert '"kind"' not in legacy
+    writer.spool.append([issued.line(), feedback_about(issued.uuid).line(), legacy, '{"kind": "nonsense"}'])
+    assert writer.replay() == 4
+    assert rows(engine) == {"cds_card": 1, "cds_feedback": 1, "audit_event": 1}
+    (quarantined,) = writer.spool.quarantine_file.read_text().splitlines()
+    assert "nonsense" in quarantined  # a kind no writer knows is set aside, not retried forever
