@@ -21,6 +21,7 @@ from service.cds.fhir_client import FhirClient
 from service.cds.prefetch import gather
 from service.errors import InvalidInput, NoFacts, NotFound, Problem, Unprocessable
 from service.packaged import SCHEMAS_DIR
+from service.security.fhir_servers import FhirServerPolicy
 
 SCHEMAS = SCHEMAS_DIR / "cds-hooks"
 
@@ -69,6 +70,7 @@ def run_hook(
     assessor: Assessor,
     client: FhirClient,
     plan_definition_url: str,
+    fhir_servers: FhirServerPolicy,
     now: dt.datetime | None = None,
     templates: dict[str, str] | None = None,
 ) -> HookResult:
@@ -79,7 +81,7 @@ def run_hook(
         raise InvalidInput(
             f"service {service_id} answers hook {HOOKS[service_id]!r}, not {request['hook'][:40]!r}"
         )
-    gathered = gather(request, templates or prefetch_templates(assessor.book), client)
+    gathered = gather(request, templates or prefetch_templates(assessor.book), client, fhir_servers)
     patient_id = request["context"]["patientId"]
     facts = [
         r for r in gathered.resources if r.get("resourceType") in ("Observation", "QuestionnaireResponse")

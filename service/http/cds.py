@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from service.cds.discovery import discovery
 from service.cds.hook import check, known_service, run_hook
 from service.errors import Unsupported
-from service.http.auth import public_base, record, require_token, settings
+from service.http.auth import fhir_server_policy, public_base, record, require_token, settings
 from service.http.responses import json_response
 from service.intake.json_body import parse_json
 
@@ -68,6 +68,7 @@ def call_service(service_id: str) -> Response:
         ext["neckcheck.assessor"],
         ext["neckcheck.fhir_client"],
         plan,
+        fhir_server_policy(),
         ext["neckcheck.clock"](),
         ext["neckcheck.prefetch_templates"],
     )
