@@ -23,7 +23,8 @@ import jwt
 import requests
 
 from service.errors import ConfigError, Unauthorized
-from service.security.fhir_servers import FhirBase, FhirServerPolicy, base_of
+from service.payloads.trusted_issuers import read_trusted_issuers
+from service.security.fhir_servers import FhirBase, FhirServerPolicy
 
 # Asymmetric only: ``none`` and HS* would let anyone holding the public key sign (RFC 8725 §2.1, §3.1).
 log = logging.getLogger("neckcheck.security")
@@ -32,7 +33,6 @@ ALLOWED_ALGORITHMS: Final = ("ES384", "RS384", "ES256", "RS256")
 JWKS_TIMEOUT: Final = (2, 5)  # (connect, read) seconds; a slow key server must not stall every hook call.
 # CDS Hooks 2.0.1 §Trusting CDS Clients: iss, aud, exp, iat, sub (the client_id) and jti are all REQUIRED.
 REQUIRED_CLAIMS: Final = ("iss", "sub", "aud", "exp", "iat", "jti")
-_ENTRY_KEYS: Final = frozenset({"iss", "jwksFile", "jkuAllowlist", "fhirServers"})
 _PUBLIC_KEY_TYPES: Final = frozenset({"EC", "RSA"})
 _PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 # Reasons quote attacker-supplied header/claim values; cap them so a log line stays a line.
@@ -50,67 +50,28 @@ class TrustedIssuer:
 
 
 def load_trusted_issuers(path: Path) -> dict[str, TrustedIssuer]:
-    """Read ``{"issuers": [{"iss", "jwksFile", "jkuAllowlist", "fhirServers"}]}``.
+    """The issuers of a trusted-issuers file (service/payloads/trusted_issuers.py), with their JWK Sets.
 
     A relative jwksFile is beside this file. ``fhirServers`` (default: none) lists the FHIR server base URLs
-    the issuer's hook calls may make us fetch from (service/security/fhir_servers.py).
-
-    Any problem raises ``ConfigError`` naming the file and entry, so the service refuses to start rather than
-    rejecting every request later.
+    the issuer's hook calls may make us fetch from (service/security/fhir_servers.py). Any problem raises
+    ``ConfigError`` naming the file and entry, so the service refuses to start.
     """
-    document = _read_json(path, "trusted issuers file")
-    entries = document.get("issuers") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
-        raise ConfigError(f"{path}: expected an object with an 'issuers' list")
+    entries = read_trusted_issuers(_read_json(path, "trusted issuers file"), path)
     issuers: dict[str, TrustedIssuer] = {}
     for index, entry in enumerate(entries):
-        where = f"{path}: issuers[{index}]"
-        issuer = _issuer_from_entry(entry, path.parent, where)
-        if issuer.iss in issuers:
-            raise ConfigError(f"{where}: duplicate iss {issuer.iss!r}")
-        issuers[issuer.iss] = issuer
+        jwks = None
+        if entry.get("jwksFile") is not None:
+            where = f"{path}: issuers[{index}]: jwksFile"
+            jwks_path = path.parent / entry["jwksFile"]  # an absolute jwksFile replaces the folder
+            jwks = _read_json(jwks_path, where)
+            _check_jwks(jwks, f"{where} {jwks_path}")
+        issuers[entry["iss"]] = TrustedIssuer(
+            iss=entry["iss"],
+            jwks=jwks,
+            jku_allowlist=tuple(entry["jkuAllowlist"]),
+            fhir_servers=frozenset(entry["fhirServers"]),
+        )
     return issuers
-
-
-def _issuer_from_entry(entry: object, folder: Path, where: str) -> TrustedIssuer:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: expected an object")
-    unknown = sorted(set(entry) - _ENTRY_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_ENTRY_KEYS))})"
-        )
-    iss = entry.get("iss")
-    if not isinstance(iss, str) or not iss:
-        raise ConfigError(f"{where}: 'iss' must be a non-empty string")
-    jwks_file = entry.get("jwksFile")
-    allowlist = entry.get("jkuAllowlist", [])
-    if jwks_file is not None and (not isinstance(jwks_file, str) or not jwks_file):
-        raise ConfigError(f"{where}: 'jwksFile' must be a non-empty path")
-    # The spec requires TLS for the jku; the allowlist is where that is enforced.
-    if not isinstance(allowlist, list) or not all(
-        isinstance(url, str) and url.startswith("https://") for url in allowlist
-    ):
-        raise ConfigError(f"{where}: 'jkuAllowlist' must be a list of https:// URLs")
-    if jwks_file is None and not allowlist:
-        raise ConfigError(f"{where}: issuer {iss!r} needs 'jwksFile' or a non-empty 'jkuAllowlist'")
-    servers = entry.get("fhirServers", [])
-    bases = [base_of(url) for url in servers if isinstance(url, str)] if isinstance(servers, list) else []
-    if not isinstance(servers, list) or len(bases) != len(servers) or None in bases:
-        raise ConfigError(
-            f"{where}: 'fhirServers' must be a list of http(s) base URLs (no user info, query or fragment)"
-        )
-    jwks = None
-    if jwks_file is not None:
-        jwks_path = folder / jwks_file  # an absolute jwksFile replaces the folder
-        jwks = _read_json(jwks_path, f"{where}: jwksFile")
-        _check_jwks(jwks, f"{where}: jwksFile {jwks_path}")
-    return TrustedIssuer(
-        iss=iss,
-        jwks=jwks,
-        jku_allowlist=tuple(allowlist),
-        fhir_servers=frozenset(base for base in bases if base is not None),
-    )
 
 
 def _read_json(path: Path, what: str) -> Any:
