@@ -1,11 +1,12 @@
 """Write the published forms of the CDS Hooks payload schemas: ``make schemas`` (``python -m`` this module).
 
 The marshmallow classes in ``service.payloads.cds_hooks`` are the one source. apispec's MarshmallowPlugin
-turns each into a schema object twice: as OpenAPI 3.0.3 (the ``components.schemas`` entry of
-``openapi.yaml``) and as OpenAPI 3.1, whose schema objects are JSON Schema 2020-12 (the files under
-``schemas/cds-hooks/``). Nested schemas are written inline, and each class's ``Meta.json_schema_extra``
-(the keywords of its cross-field rule) is added to its object. ``--check`` exits 1, naming the files,
-when the committed files differ from what would be written; tests/payloads/test_publish.py runs it.
+turns each into a schema object twice: as OpenAPI 3.0.3 (its ``components.schemas`` block in
+``openapi.yaml``, which is otherwise written by hand and left as it is) and as OpenAPI 3.1, whose schema
+objects are JSON Schema 2020-12 (the files under ``schemas/cds-hooks/``). Nested schemas are written
+inline, and each class's ``Meta.json_schema_extra`` (the keywords of its cross-field rule) is added to its
+object. ``--check`` exits 1, naming the files, when the committed files differ from what would be written;
+tests/payloads/test_publish.py runs it.
 
 A development tool: apispec is a dev dependency, and nothing the service runs imports this module.
 """
@@ -105,10 +106,34 @@ def render() -> dict[Path, str]:
         }
         path = ROOT / "schemas" / "cds-hooks" / item.file
         files[path] = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    openapi = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
-    openapi["components"]["schemas"].update(schema_objects("3.0.3"))
-    files[OPENAPI] = yaml.dump(openapi, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=YAML_WIDTH)
+    text = OPENAPI.read_text(encoding="utf-8")
+    for name, schema in schema_objects("3.0.3").items():
+        text = with_component(text, name, schema)
+    files[OPENAPI] = text
     return files
+
+
+def with_component(text: str, name: str, schema: dict[str, Any]) -> str:
+    """openapi.yaml with the block of ``components.schemas.<name>`` replaced; every other line as it was.
+
+    The rest of the document is written by hand, so only the generated blocks are rewritten, in the
+    document's style (two-space indents, literal blocks for text with line breaks, lines up to 110).
+    """
+    lines = text.splitlines(keepends=True)
+    schemas = lines.index("  schemas:\n")
+    start = lines.index(f"    {name}:\n", schemas)
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].strip() and _indent(lines[i]) <= 4), len(lines)
+    )
+    dumped = yaml.dump(
+        {name: schema}, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=YAML_WIDTH - 4
+    )
+    block = ["    " + line if line.strip() else line for line in dumped.splitlines(keepends=True)]
+    return "".join(lines[:start] + block + lines[end:])
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
 
 
 class _Dumper(yaml.SafeDumper):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.payloads.publish import OPENAPI, PUBLISHED, ROOT, render, schema_objects
+from service.payloads.publish import OPENAPI, PUBLISHED, ROOT, render, schema_objects, with_component
 
 
 @pytest.mark.parametrize("path", sorted(render()), ids=lambda p: str(p.relative_to(ROOT)))
@@ -42,3 +42,19 @@ def test_the_check_command_passes_on_the_committed_files() -> None:
         check=False,
     )
     assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_only_the_generated_blocks_of_openapi_yaml_are_rewritten() -> None:
+    """The rest of openapi.yaml is written by hand: its wording and layout stay as they are."""
+    before = (
+        "openapi: 3.0.3\ncomponents:\n  schemas:\n"
+        "    Other:\n      description: >-\n        folded by\n        hand\n"
+        "    HookRequest:\n      type: string\n      description: stale\n"
+        "    After:\n      required: [a, b]\n"
+        "  examples: {}\n"
+    )
+    after = with_component(before, "HookRequest", {"type": "object", "required": ["hook"]})
+    assert after == before.replace(
+        "    HookRequest:\n      type: string\n      description: stale\n",
+        "    HookRequest:\n      type: object\n      required:\n      - hook\n",
+    )
