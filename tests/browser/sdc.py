@@ -49,17 +49,17 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-def lforms() -> Path:
-    """The unpacked ``dist/lforms`` of the pinned LHC-Forms release (fetched once, then reused)."""
-    spec = json.loads((HERE / "vendor.json").read_text(encoding="utf-8"))["lforms"]
-    target = VENDOR / f"lforms-{spec['version']}"
-    if (target / "webcomponent" / "main.js").is_file():
+def vendored(name: str) -> Path:
+    """The unpacked folder of a pinned npm package of vendor.json (fetched once, then reused)."""
+    spec = json.loads((HERE / "vendor.json").read_text(encoding="utf-8"))[name]
+    target = VENDOR / f"{name}-{spec['version']}"
+    if target.is_dir():
         return target
     if shutil.which("npm") is None:
         apt_install("nodejs", "npm")
     VENDOR.mkdir(exist_ok=True)
     done = subprocess.run(
-        ["npm", "pack", f"lforms@{spec['version']}", "--pack-destination", str(VENDOR), "--silent"],
+        ["npm", "pack", f"{name}@{spec['version']}", "--pack-destination", str(VENDOR), "--silent"],
         check=True,
         capture_output=True,
         text=True,
@@ -70,15 +70,26 @@ def lforms() -> Path:
     if digest != spec["integrity"]:
         tarball.unlink()
         raise RuntimeError(f"{tarball.name}: integrity {digest} is not the pinned {spec['integrity']}")
-    staging = VENDOR / "unpacking"
+    staging = VENDOR / f"unpacking-{name}"
     shutil.rmtree(staging, ignore_errors=True)
     with tarfile.open(tarball) as archive:
         archive.extractall(staging, filter="data")
-    shutil.rmtree(target, ignore_errors=True)
-    (staging / spec["use"]).rename(target)
+    (staging / spec["use"]).rename(target)  # whole, or not at all: a half-unpacked folder is never reused
     shutil.rmtree(staging)
     tarball.unlink()
     return target
+
+
+def lforms() -> Path:
+    return vendored("lforms")
+
+
+def check_accessibility(page: Page) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.0/2.1 A and AA violations on the page as it stands (empty when clean)."""
+    page.add_script_tag(path=str(vendored("axe-core") / "axe.min.js"))
+    tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+    result: dict[str, Any] = page.evaluate("(tags) => axe.run({runOnly: {type: 'tag', values: tags}})", tags)
+    return list(result["violations"])
 
 
 class _Files(http.server.SimpleHTTPRequestHandler):
