@@ -9,7 +9,7 @@ SBOM ?= sbom.cdx.json
 UV_COMPILE := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
 	--custom-compile-command 'make lock' $(UPGRADE)
 
-.PHONY: run test lint typecheck unit deploy-check bench golden lock sbom clean
+.PHONY: run test lint typecheck unit deploy-check bench golden lock sbom schemas clean
 
 # Dependencies are declared in pyproject.toml and installed from the hashed locks (`make lock`):
 # the runtime ones (as in the image), then the project itself without dependencies, then the dev tools.
@@ -63,6 +63,11 @@ lock: $(STAMP)
 ## (installed with --require-hashes, as in the image), described by cyclonedx-py
 sbom: $(STAMP)
 	sh deploy/sbom.sh $(BIN) $(SBOM)
+
+## schemas: rewrite schemas/cds-hooks/{hook-request,feedback}.schema.json and their openapi.yaml components
+## from the marshmallow schemas in service/payloads (tests/payloads/test_publish.py fails on drift)
+schemas: $(STAMP)
+	$(BIN)/python -m service.payloads.publish
 
 clean:
 	rm -rf $(VENV) $(SBOM) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -42,7 +42,8 @@ class Settings:
     # CDS Hooks
     insecure_dev: bool = False  # True: no JWT checks at all (development only; logged loudly)
     trusted_issuers_file: Path | None = None
-    public_url: str | None = None  # e.g. https://cds.example-hospital.org; default: the request's host URL
+    # e.g. https://cds.example-hospital.org; required with trusted issuers; else the request's host URL
+    public_url: str | None = None
     cors_origins: str = ""  # comma-separated origins allowed to call the CDS Hooks endpoints from a browser
     fhir_audience: str | None = None  # JWT aud for $assess; default: <public URL>/fhir
     required_scopes: str = ""  # space-separated scopes a $assess token must carry (none by default)
@@ -104,6 +105,13 @@ class Settings:
             raise ConfigError(f"{_env('fhir_retries')} must be 0-5 and {_env('fhir_max_pages')} 1-100")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"{_env('public_url')} must be an http(s) URL")
+        if self.trusted_issuers_file is not None and not self.insecure_dev and self.public_url is None:
+            # Without it the JWT audience would follow the request's Host header, so a token a trusted EHR
+            # minted for another CDS service would pass here when sent with that service's host name.
+            raise ConfigError(
+                f"{_env('public_url')} must be set when {_env('trusted_issuers_file')} is: it is the JWT "
+                "audience, which must not follow the request's Host header"
+            )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"{_env('log_level')} must be DEBUG, INFO, WARNING or ERROR")
 

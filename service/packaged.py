@@ -16,3 +16,4 @@ from pathlib import Path
 DATA_DIR = Path(str(files("service") / "data"))
 SCHEMAS_DIR = DATA_DIR / "schemas"
 OPENAPI_FILE = DATA_DIR / "openapi.yaml"
+UI_STATIC = Path(str(files("service") / "app_ui" / "static"))  # the pages' CSS (and the app's files)

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 ISS = "https://ehr.example.org"
 KID = "test-key-1"
+# NECKCHECK_PUBLIC_URL for apps with trusted issuers (required then): the Flask test client's host URL.
+LOCAL = "http://localhost"
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Ehr:
     issuers_file: Path
 
     def token(self, audience: str, **claims: Any) -> str:
+        """A valid token for ``audience``; a claim passed as None is left out."""
         now = int(time.time())
         payload = {
             "iss": ISS,
@@ -34,18 +37,25 @@ class Ehr:
             "jti": str(uuid.uuid4()),
             **claims,
         }
+        payload = {name: value for name, value in payload.items() if value is not None}
         return jwt.encode(payload, self.key, algorithm="ES384", headers={"kid": KID})
+
+    def settings(self, **more: Any) -> dict[str, Any]:
+        """App settings that trust this EHR, as production runs: no insecure dev, a public URL."""
+        return {"insecure_dev": False, "trusted_issuers_file": self.issuers_file, "public_url": LOCAL, **more}
 
     def headers(self, audience: str, **claims: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(audience, **claims)}"}
 
 
-def make_ehr(folder: Path) -> Ehr:
+def make_ehr(folder: Path, fhir_servers: tuple[str, ...] = ()) -> Ehr:
+    """A new EHR key, trusted by an issuers file in ``folder``; ``fhir_servers`` is its fhirServers list."""
     key = ec.generate_private_key(ec.SECP384R1())
     jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
     (folder / "ehr-jwks.json").write_text(
         json.dumps({"keys": [{**jwk, "kid": KID, "alg": "ES384", "use": "sig"}]})
     )
     issuers = folder / "trusted-issuers.json"
-    issuers.write_text(json.dumps({"issuers": [{"iss": ISS, "jwksFile": "ehr-jwks.json"}]}))
+    entry = {"iss": ISS, "jwksFile": "ehr-jwks.json", "fhirServers": list(fhir_servers)}
+    issuers.write_text(json.dumps({"issuers": [entry]}))
     return Ehr(key, issuers)

@@ -6,12 +6,8 @@ Kept free of Flask so the whole path can be driven from a test or a benchmark wi
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
-
-from jsonschema import Draft202012Validator
 
 from service.assess import Assessment, Assessor
 from service.cds.cards import CardContext, card_for
@@ -19,33 +15,9 @@ from service.cds.discovery import HOOKS, ORDER_SIGN, prefetch_templates
 from service.cds.draft_orders import drafted_orders
 from service.cds.fhir_client import FhirClient
 from service.cds.prefetch import gather
-from service.errors import InvalidInput, NoFacts, NotFound, Problem, Unprocessable
-from service.packaged import SCHEMAS_DIR
-
-SCHEMAS = SCHEMAS_DIR / "cds-hooks"
-
-
-@cache
-def validator(name: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
-
-
-def check(payload: Any, schema: str) -> dict[str, Any]:
-    """Validate against a schema of schemas/cds-hooks; every violation is named in the 400."""
-    errors = sorted(validator(schema).iter_errors(payload), key=lambda e: list(e.absolute_path))
-    if errors:
-        problems = [
-            Problem(
-                f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:200]}",
-                "/".join(map(str, e.absolute_path)) or None,
-            )
-            for e in errors[:20]
-        ]
-        raise InvalidInput("malformed CDS Hooks request", problems=problems)
-    result: dict[str, Any] = payload
-    return result
+from service.errors import InvalidInput, NoFacts, NotFound, Unprocessable
+from service.payloads.cds_hooks import hook_request
+from service.security.fhir_servers import FhirServerPolicy
 
 
 def known_service(service_id: str) -> None:
@@ -69,17 +41,18 @@ def run_hook(
     assessor: Assessor,
     client: FhirClient,
     plan_definition_url: str,
+    fhir_servers: FhirServerPolicy,
     now: dt.datetime | None = None,
     templates: dict[str, str] | None = None,
 ) -> HookResult:
     """``templates``: the prefetch templates, computed once per process by the caller (or here)."""
     known_service(service_id)
-    request = check(payload, "hook-request.schema.json")
+    request = hook_request(payload)
     if request["hook"] != HOOKS[service_id]:
         raise InvalidInput(
             f"service {service_id} answers hook {HOOKS[service_id]!r}, not {request['hook'][:40]!r}"
         )
-    gathered = gather(request, templates or prefetch_templates(assessor.book), client)
+    gathered = gather(request, templates or prefetch_templates(assessor.book), client, fhir_servers)
     patient_id = request["context"]["patientId"]
     facts = [
         r for r in gathered.resources if r.get("resourceType") in ("Observation", "QuestionnaireResponse")

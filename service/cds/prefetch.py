@@ -7,16 +7,25 @@ page, a wrong resourceType) counts as absent. What is still missing after the fa
 Every read of one call, pages of a paged prefetch included, shares one ``Deadline``
 (NECKCHECK_CDS_FHIR_DEADLINE): a read started after it fails at once, so a slow EHR costs the hook the
 deadline, not a sum of timeouts.
+
+The FHIR server is contacted only if the caller may name it (service/security/fhir_servers.py). An
+unlisted ``fhirServer`` is not refused as such: complete prefetch never needs it and is still assessed.
+Only when a fetch would be needed (a key absent, or a paged prefetch) is the call a 412 naming
+``fhirServer``, before any request leaves, and the refusal is logged.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from service.cds.discovery import OBSERVATIONS, PATIENT, RESPONSES
 from service.cds.fhir_client import Deadline, FhirClient, FhirServerError
 from service.errors import PrefetchUnavailable, Problem
+from service.security.fhir_servers import FhirServerPolicy, base_of
+
+log = logging.getLogger("neckcheck.cds")
 
 EXPECTED_TYPE = {PATIENT: "Patient", OBSERVATIONS: "Bundle", RESPONSES: "Bundle"}
 NEEDED = (OBSERVATIONS, RESPONSES)  # the engine's input; the Patient is context only
@@ -29,8 +38,13 @@ class Gathered:
     failures: tuple[str, ...]  # fallback fetches that failed (for metrics and logs; never patient data)
 
 
-def gather(request: dict[str, Any], templates: dict[str, str], client: FhirClient) -> Gathered:
-    """Every resource for the request's patient; ``PrefetchUnavailable`` when needed data is missing."""
+def gather(
+    request: dict[str, Any], templates: dict[str, str], client: FhirClient, policy: FhirServerPolicy
+) -> Gathered:
+    """Every resource for the request's patient; ``PrefetchUnavailable`` when needed data is missing.
+
+    ``policy`` says which FHIR servers this caller may make us contact.
+    """
     deadline = client.deadline()  # one budget for every FHIR read of this hook call
     patient_id = request["context"]["patientId"]
     prefetch = request.get("prefetch") or {}
@@ -45,7 +59,7 @@ def gather(request: dict[str, Any], templates: dict[str, str], client: FhirClien
             continue  # the EHR says: no such data
         value = prefetch.get(key)
         if isinstance(value, dict) and _is_expected(key, value):
-            resources += _resources_of(key, value, server, token, client, deadline)
+            resources += _resources_of(key, value, server, token, client, deadline, policy)
             continue
         if not server:
             if key in NEEDED:
@@ -57,6 +71,7 @@ def gather(request: dict[str, Any], templates: dict[str, str], client: FhirClien
                     )
                 )
             continue
+        _check_allowed(server, policy)
         path = template.replace("{{context.patientId}}", patient_id)
         try:
             resources += (
@@ -74,6 +89,23 @@ def gather(request: dict[str, Any], templates: dict[str, str], client: FhirClien
     return Gathered(resources, tuple(fetched), tuple(failures))
 
 
+def _check_allowed(server: str, policy: FhirServerPolicy) -> None:
+    """Raise the 412 for a ``fhirServer`` this caller may not make us contact; log it (never the token)."""
+    if policy.permits(server):
+        return
+    base = base_of(server)
+    log.warning(
+        "hook call refused: fhirServer %s is not allowed for %s; nothing was fetched",
+        repr(str(base) if base else "(not a plain http(s) base URL)")[:120],
+        policy.owner,
+    )
+    raise PrefetchUnavailable(
+        "needed data is not prefetched, and fhirServer is not one this service may call for this client "
+        "(its trusted issuer's fhirServers; loopback only in insecure dev): send complete prefetch",
+        "fhirServer",
+    )
+
+
 def _is_expected(key: str, value: Any) -> bool:
     return isinstance(value, dict) and value.get("resourceType") == EXPECTED_TYPE[key]
 
@@ -85,6 +117,7 @@ def _resources_of(
     token: str | None,
     client: FhirClient,
     deadline: Deadline,
+    policy: FhirServerPolicy,
 ) -> list[dict[str, Any]]:
     if key == PATIENT:
         return [value]
@@ -106,6 +139,7 @@ def _resources_of(
     base = (server or "").rstrip("/") + "/"
     if following and server and following.startswith(base):
         # a paged prefetch (CDS Hooks 3.0 ballot §Prefetch): fetch the remaining pages from the server
+        _check_allowed(server, policy)
         try:
             found += client.search(server, following[len(base) :], token, deadline)
         except FhirServerError as error:

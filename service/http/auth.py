@@ -16,6 +16,7 @@ from flask import current_app, g, request
 from service.assess import Assessment
 from service.config import Settings
 from service.errors import Unauthorized
+from service.security.fhir_servers import FhirServerPolicy
 from service.storage.audit import AuditEvent
 
 
@@ -43,9 +44,10 @@ def record(assessment: Assessment, request_body: Any, channel: str) -> None:
 
 
 def require_token(audience: str, scopes: frozenset[str] = frozenset()) -> None:
-    """Set ``g.caller`` ("iss|sub", or "dev") or raise Unauthorized (answered as a bare 401)."""
+    """Set ``g.caller`` ("iss|sub", or "dev") and ``g.issuer`` or raise Unauthorized (a bare 401)."""
     if settings().insecure_dev:
         g.caller = "dev"
+        g.issuer = None
         return
     verifier = current_app.extensions["neckcheck.jwt"]
     if verifier is None:
@@ -54,4 +56,16 @@ def require_token(audience: str, scopes: frozenset[str] = frozenset()) -> None:
     granted = set(str(claims.get("scope", "")).split())
     if not scopes <= granted:
         raise Unauthorized(f"token lacks scopes {sorted(scopes - granted)}")
-    g.caller = f"{claims.get('iss')}|{claims.get('sub', '')}"
+    g.caller = f"{claims['iss']}|{claims['sub']}"
+    g.issuer = claims["iss"]
+
+
+def fhir_server_policy() -> FhirServerPolicy:
+    """The FHIR servers this request may make us contact: its issuer's list, or loopback in insecure dev.
+
+    Only called after ``require_token`` accepted the request, so ``g.issuer`` is a verified, trusted issuer.
+    """
+    if settings().insecure_dev:
+        return FhirServerPolicy.insecure_dev()
+    policy: FhirServerPolicy = current_app.extensions["neckcheck.jwt"].fhir_server_policy(g.issuer)
+    return policy

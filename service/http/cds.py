@@ -12,11 +12,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from service.cds.discovery import discovery
-from service.cds.hook import check, known_service, run_hook
+from service.cds.hook import known_service, run_hook
 from service.errors import Unsupported
-from service.http.auth import public_base, record, require_token, settings
+from service.http.auth import fhir_server_policy, public_base, record, require_token, settings
 from service.http.responses import json_response
 from service.intake.json_body import parse_json
+from service.payloads.cds_hooks import feedback_request
 
 bp = Blueprint("cds", __name__, url_prefix="/cds-services")
 log = logging.getLogger("neckcheck.cds")
@@ -68,6 +69,7 @@ def call_service(service_id: str) -> Response:
         ext["neckcheck.assessor"],
         ext["neckcheck.fhir_client"],
         plan,
+        fhir_server_policy(),
         ext["neckcheck.clock"](),
         ext["neckcheck.prefetch_templates"],
     )
@@ -84,6 +86,6 @@ def call_service(service_id: str) -> Response:
 @bp.post("/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
     known_service(service_id)
-    payload = check(_json_body(), "feedback.schema.json")
+    payload = feedback_request(_json_body())
     current_app.extensions["neckcheck.feedback"].record_feedback(service_id, payload["feedback"])
     return jsonify({})

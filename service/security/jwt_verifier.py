@@ -23,14 +23,16 @@ import jwt
 import requests
 
 from service.errors import ConfigError, Unauthorized
+from service.payloads.trusted_issuers import read_trusted_issuers
+from service.security.fhir_servers import FhirBase, FhirServerPolicy
 
 # Asymmetric only: ``none`` and HS* would let anyone holding the public key sign (RFC 8725 §2.1, §3.1).
 log = logging.getLogger("neckcheck.security")
 
 ALLOWED_ALGORITHMS: Final = ("ES384", "RS384", "ES256", "RS256")
 JWKS_TIMEOUT: Final = (2, 5)  # (connect, read) seconds; a slow key server must not stall every hook call.
-REQUIRED_CLAIMS: Final = ("iss", "aud", "exp", "iat", "jti")
-_ENTRY_KEYS: Final = frozenset({"iss", "jwksFile", "jkuAllowlist"})
+# CDS Hooks 2.0.1 §Trusting CDS Clients: iss, aud, exp, iat, sub (the client_id) and jti are all REQUIRED.
+REQUIRED_CLAIMS: Final = ("iss", "sub", "aud", "exp", "iat", "jti")
 _PUBLIC_KEY_TYPES: Final = frozenset({"EC", "RSA"})
 _PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 # Reasons quote attacker-supplied header/claim values; cap them so a log line stays a line.
@@ -44,56 +46,32 @@ class TrustedIssuer:
     iss: str
     jwks: dict[str, Any] | None = None
     jku_allowlist: tuple[str, ...] = ()
+    fhir_servers: frozenset[FhirBase] = frozenset()  # the fhirServer base URLs its hook calls may name
 
 
 def load_trusted_issuers(path: Path) -> dict[str, TrustedIssuer]:
-    """Read ``{"issuers": [{"iss", "jwksFile", "jkuAllowlist"}]}``; a relative jwksFile is beside this file.
+    """The issuers of a trusted-issuers file (service/payloads/trusted_issuers.py), with their JWK Sets.
 
-    Any problem raises ``ConfigError`` naming the file and entry, so the service refuses to start rather than
-    rejecting every request later.
+    A relative jwksFile is beside this file. ``fhirServers`` (default: none) lists the FHIR server base URLs
+    the issuer's hook calls may make us fetch from (service/security/fhir_servers.py). Any problem raises
+    ``ConfigError`` naming the file and entry, so the service refuses to start.
     """
-    document = _read_json(path, "trusted issuers file")
-    entries = document.get("issuers") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
-        raise ConfigError(f"{path}: expected an object with an 'issuers' list")
+    entries = read_trusted_issuers(_read_json(path, "trusted issuers file"), path)
     issuers: dict[str, TrustedIssuer] = {}
     for index, entry in enumerate(entries):
-        where = f"{path}: issuers[{index}]"
-        issuer = _issuer_from_entry(entry, path.parent, where)
-        if issuer.iss in issuers:
-            raise ConfigError(f"{where}: duplicate iss {issuer.iss!r}")
-        issuers[issuer.iss] = issuer
-    return issuers
-
-
-def _issuer_from_entry(entry: object, folder: Path, where: str) -> TrustedIssuer:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: expected an object")
-    unknown = sorted(set(entry) - _ENTRY_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_ENTRY_KEYS))})"
+        jwks = None
+        if entry.get("jwksFile") is not None:
+            where = f"{path}: issuers[{index}]: jwksFile"
+            jwks_path = path.parent / entry["jwksFile"]  # an absolute jwksFile replaces the folder
+            jwks = _read_json(jwks_path, where)
+            _check_jwks(jwks, f"{where} {jwks_path}")
+        issuers[entry["iss"]] = TrustedIssuer(
+            iss=entry["iss"],
+            jwks=jwks,
+            jku_allowlist=tuple(entry["jkuAllowlist"]),
+            fhir_servers=frozenset(entry["fhirServers"]),
         )
-    iss = entry.get("iss")
-    if not isinstance(iss, str) or not iss:
-        raise ConfigError(f"{where}: 'iss' must be a non-empty string")
-    jwks_file = entry.get("jwksFile")
-    allowlist = entry.get("jkuAllowlist", [])
-    if jwks_file is not None and (not isinstance(jwks_file, str) or not jwks_file):
-        raise ConfigError(f"{where}: 'jwksFile' must be a non-empty path")
-    # The spec requires TLS for the jku; the allowlist is where that is enforced.
-    if not isinstance(allowlist, list) or not all(
-        isinstance(url, str) and url.startswith("https://") for url in allowlist
-    ):
-        raise ConfigError(f"{where}: 'jkuAllowlist' must be a list of https:// URLs")
-    if jwks_file is None and not allowlist:
-        raise ConfigError(f"{where}: issuer {iss!r} needs 'jwksFile' or a non-empty 'jkuAllowlist'")
-    jwks = None
-    if jwks_file is not None:
-        jwks_path = folder / jwks_file  # an absolute jwksFile replaces the folder
-        jwks = _read_json(jwks_path, f"{where}: jwksFile")
-        _check_jwks(jwks, f"{where}: jwksFile {jwks_path}")
-    return TrustedIssuer(iss=iss, jwks=jwks, jku_allowlist=tuple(allowlist))
+    return issuers
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -175,6 +153,10 @@ class JwtVerifier:
         exp = self._check_times(claims)
         self._refuse_replay(issuer.iss, claims["jti"], exp)
         return claims
+
+    def fhir_server_policy(self, iss: str) -> FhirServerPolicy:
+        """The FHIR servers that hook calls from ``iss`` (a verified token's issuer) may make us contact."""
+        return FhirServerPolicy(f"issuer {iss!r}", self._issuers[iss].fhir_servers)
 
     def _issuer_of(self, token: str) -> TrustedIssuer:
         # Unverified read only to choose the keys; the signature check below covers the same payload.
@@ -292,8 +274,9 @@ def _decode(token: str, key: jwt.PyJWK, iss: str, audience: str) -> dict[str, An
         )
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"token from issuer {iss!r} rejected ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(claims["jti"], str) or not claims["jti"]:
-        raise Unauthorized("jti must be a non-empty string")
+    for name in ("jti", "sub"):
+        if not isinstance(claims[name], str) or not claims[name]:
+            raise Unauthorized(f"{name} must be a non-empty string")
     return claims
 
 

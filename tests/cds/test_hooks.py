@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
-from service.cds.hook import validator
+from service.packaged import SCHEMAS_DIR
 from tests.cds.support import CDS_FIXTURES, hook_request, scenario_resources, searchset
 from tests.scenarios import ASSESSED, EXPECTED, SCENARIOS
 from tests.support import resources
@@ -20,7 +20,9 @@ from tests.support import resources
 PATIENT_VIEW = "/cds-services/neckcheck-patient-view"
 ORDER_SIGN = "/cds-services/neckcheck-order-sign"
 AS_OF = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
-RESPONSE_SCHEMA = validator("cards-response.schema.json")
+RESPONSE_SCHEMA = Draft202012Validator(
+    json.loads((SCHEMAS_DIR / "cds-hooks" / "cards-response.schema.json").read_text(encoding="utf-8"))
+)
 
 
 @pytest.fixture()

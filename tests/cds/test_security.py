@@ -11,6 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.config import Settings
+from service.errors import ConfigError
 from tests.cds.support import hook_request
 from tests.tokens import Ehr, make_ehr
 
@@ -26,7 +28,8 @@ def ehr(tmp_path: Path) -> Ehr:
 @pytest.fixture()
 def secured(make_app: Callable[..., Flask], ehr: Ehr) -> FlaskClient:
     return make_app(
-        insecure_dev=False, trusted_issuers_file=ehr.issuers_file, cors_origins="https://ehr.example.org"
+        **ehr.settings(),
+        cors_origins="https://ehr.example.org",
     ).test_client()
 
 
@@ -78,10 +81,41 @@ def test_feedback_needs_a_token_too(secured: FlaskClient, ehr: Ehr) -> None:
     assert ok.status_code == 200
 
 
+def test_a_token_without_sub_is_refused(secured: FlaskClient, ehr: Ehr) -> None:
+    """CDS Hooks 2.0.1 §Trusting CDS Clients: sub (the client_id) is required; the audit records it."""
+    assert post(secured, ehr.headers(AUDIENCE, sub=None)) == (401, b"")
+    assert post(secured, ehr.headers(AUDIENCE, sub="")) == (401, b"")
+
+
+def test_trusted_issuers_without_a_public_url_stop_the_start(
+    make_app: Callable[..., Flask], ehr: Ehr
+) -> None:
+    """Else the audience would follow the Host header (see the test below)."""
+    with pytest.raises(ConfigError, match="NECKCHECK_PUBLIC_URL must be set"):
+        make_app(insecure_dev=False, trusted_issuers_file=ehr.issuers_file)
+    with pytest.raises(ConfigError, match="NECKCHECK_PUBLIC_URL must be set"):
+        Settings.from_env({"NECKCHECK_TRUSTED_ISSUERS_FILE": str(ehr.issuers_file)})
+    # `make run` (insecure dev) needs no public URL, with or without an issuers file
+    assert post(make_app(insecure_dev=True, trusted_issuers_file=ehr.issuers_file).test_client())[0] == 200
+
+
+def test_a_token_for_another_host_is_refused_whatever_the_host_header(secured: FlaskClient, ehr: Ehr) -> None:
+    """A token the same EHR minted for a CDS service on another host, sent here with that host's name."""
+    other = "https://other-cds.example/cds-services/neckcheck-patient-view"
+    body = json.dumps(hook_request("S1-observations.json"))
+    headers = {**ehr.headers(other), "Host": "other-cds.example"}
+    response = secured.post(
+        SERVICE,
+        data=body,
+        content_type="application/json",
+        headers=headers,
+        base_url="https://other-cds.example",
+    )
+    assert (response.status_code, response.data) == (401, b"")
+
+
 def test_the_public_url_setting_is_the_audience(make_app: Callable[..., Flask], ehr: Ehr) -> None:
-    client = make_app(
-        insecure_dev=False, trusted_issuers_file=ehr.issuers_file, public_url="https://cds.hospital.example"
-    ).test_client()
+    client = make_app(**ehr.settings(public_url="https://cds.hospital.example")).test_client()
     assert post(client, ehr.headers(AUDIENCE))[0] == 401
     assert (
         post(client, ehr.headers("https://cds.hospital.example/cds-services/neckcheck-patient-view"))[0]
@@ -123,8 +157,8 @@ def test_cors_only_for_configured_origins(secured: FlaskClient) -> None:
 
 def test_a_token_replayed_to_another_worker_is_refused(make_app: Callable[..., Flask], ehr: Ehr) -> None:
     """Two apps on one database stand for two gunicorn workers (or replicas): the jti store is shared."""
-    first = make_app(insecure_dev=False, trusted_issuers_file=ehr.issuers_file).test_client()
-    second = make_app(insecure_dev=False, trusted_issuers_file=ehr.issuers_file).test_client()
+    first = make_app(**ehr.settings()).test_client()
+    second = make_app(**ehr.settings()).test_client()
     headers = ehr.headers(AUDIENCE)
     assert post(first, headers)[0] == 200
     assert post(second, headers) == (401, b"")

@@ -38,15 +38,14 @@ def test_insecure_dev_serves_it(make_app: Callable[..., Flask]) -> None:
 
 
 def test_a_valid_token_with_the_fhir_audience_is_served(make_app: Callable[..., Flask], ehr: Ehr) -> None:
-    client = make_app(insecure_dev=False, trusted_issuers_file=ehr.issuers_file).test_client()
+    client = make_app(**ehr.settings()).test_client()
     assert post(client, ehr.headers(AUDIENCE))[0] == 200
     assert post(client, ehr.headers("http://localhost/cds-services/neckcheck-patient-view")) == (401, b"")
 
 
 def test_configured_audience_and_required_scopes(make_app: Callable[..., Flask], ehr: Ehr) -> None:
     client = make_app(
-        insecure_dev=False,
-        trusted_issuers_file=ehr.issuers_file,
+        **ehr.settings(),
         fhir_audience="https://neckcheck.hospital.example/fhir",
         required_scopes="system/RiskAssessment.write",
     ).test_client()

@@ -60,7 +60,7 @@ def test_a_full_scenario_run_logs_no_patient_data_and_no_tokens(
     """Every scenario through $assess and CDS Hooks, with real tokens; then search the captured logs."""
     caplog.set_level(logging.DEBUG)
     ehr: Ehr = make_ehr(tmp_path)
-    client = make_app(insecure_dev=False, trusted_issuers_file=ehr.issuers_file).test_client()
+    client = make_app(**ehr.settings()).test_client()
     secrets: set[str] = set()
     for name in ASSESSED:
         token = ehr.token("http://localhost/fhir")

@@ -20,12 +20,14 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from pytest_httpserver import HTTPServer
 
 from service.errors import ConfigError, Unauthorized
+from service.security.fhir_servers import FhirBase
 from service.security.jwt_verifier import JwtVerifier, TrustedIssuer, load_trusted_issuers
 
 NOW = 1_750_000_000.0
 ISS = "https://fhir-ehr.example.com/"
 OTHER_ISS = "https://other-ehr.example.org/"
 AUD = "https://cds.example.org/cds-services/neckcheck"
+SUB = "ehr-client-id"
 
 
 class Clock:
@@ -49,7 +51,7 @@ class Signer:
 
     def token(self, iss: str = ISS, header: dict[str, Any] | None = None, **claims: Any) -> str:
         """A valid token; a claim or header passed as None is left out."""
-        payload = {"iss": iss, "aud": AUD, "iat": NOW, "exp": NOW + 300, "jti": "jti-1"} | claims
+        payload = {"iss": iss, "sub": SUB, "aud": AUD, "iat": NOW, "exp": NOW + 300, "jti": "jti-1"} | claims
         payload = {name: value for name, value in payload.items() if value is not None}
         headers = {
             name: value for name, value in ({"kid": self.kid} | (header or {})).items() if value is not None
@@ -117,7 +119,7 @@ def _hand_made(header: dict[str, Any], claims: dict[str, Any], sign: Callable[[b
 
 
 def _claims() -> dict[str, Any]:
-    return {"iss": ISS, "aud": AUD, "iat": NOW, "exp": NOW + 300, "jti": "jti-1"}
+    return {"iss": ISS, "sub": SUB, "aud": AUD, "iat": NOW, "exp": NOW + 300, "jti": "jti-1"}
 
 
 def _alg_none(signer: Signer) -> str:
@@ -139,7 +141,7 @@ def _tampered(signer: Signer) -> str:
 def test_valid_token_passes(verifier: JwtVerifier, es384: Signer, rs384: Signer, alg: str) -> None:
     signer = es384 if alg == "ES384" else rs384
     claims = verifier.verify(f"Bearer {signer.token(tenant='t-1')}", AUD)
-    assert (claims["iss"], claims["jti"], claims["tenant"]) == (ISS, "jti-1", "t-1")
+    assert (claims["iss"], claims["sub"], claims["jti"], claims["tenant"]) == (ISS, SUB, "jti-1", "t-1")
 
 
 @pytest.mark.parametrize(
@@ -188,6 +190,10 @@ REJECTED: dict[str, tuple[str, Callable[[Signer, Signer], str | None]]] = {
     "missing-iat": ('missing the "iat"', lambda s, _: f"Bearer {s.token(iat=None)}"),
     "missing-jti": ('missing the "jti"', lambda s, _: f"Bearer {s.token(jti=None)}"),
     "empty-jti": ("jti must be", lambda s, _: f"Bearer {s.token(jti='')}"),
+    # CDS Hooks 2.0.1 §Trusting CDS Clients: sub (the client_id) is REQUIRED
+    "missing-sub": ('missing the "sub"', lambda s, _: f"Bearer {s.token(sub=None)}"),
+    "empty-sub": ("sub must be", lambda s, _: f"Bearer {s.token(sub='')}"),
+    "sub-not-a-string": ("InvalidSubjectError", lambda s, _: f"Bearer {s.token(sub=42)}"),
     "exp-nan": ("finite", lambda s, _: f"Bearer {s.token(exp=float('nan'))}"),
     "exp-infinity": ("finite", lambda s, _: f"Bearer {s.token(exp=float('inf'))}"),
     "exp-not-a-number": ("finite", lambda s, _: f"Bearer {s.token(exp='tomorrow')}"),
@@ -303,7 +309,11 @@ def test_load_trusted_issuers(tmp_path: Path, es384: Signer, rs384: Signer) -> N
     config = {
         "issuers": [
             {"iss": ISS, "jwksFile": "keys/ehr.json", "jkuAllowlist": ["https://ehr.example/jwks"]},
-            {"iss": OTHER_ISS, "jwksFile": str(other_keys)},
+            {
+                "iss": OTHER_ISS,
+                "jwksFile": str(other_keys),
+                "fhirServers": ["https://FHIR.other-ehr.example/r4/", "http://127.0.0.1:8081/fhir"],
+            },
             {"iss": "https://jku-only.example/", "jkuAllowlist": ["https://jku-only.example/jwks"]},
         ]
     }
@@ -312,6 +322,10 @@ def test_load_trusted_issuers(tmp_path: Path, es384: Signer, rs384: Signer) -> N
         ISS, jwks={"keys": [es384.jwk, rs384.jwk]}, jku_allowlist=("https://ehr.example/jwks",)
     )
     assert issuers[OTHER_ISS].jwks == {"keys": [es384.jwk]}
+    assert issuers[OTHER_ISS].fhir_servers == {
+        FhirBase("https", "fhir.other-ehr.example", 443, "/r4"),
+        FhirBase("http", "127.0.0.1", 8081, "/fhir"),
+    }
     assert issuers["https://jku-only.example/"].jwks is None
     verifier = JwtVerifier(issuers, clock=Clock())
     assert verifier.verify(f"Bearer {es384.token()}", AUD)["iss"] == ISS
@@ -333,6 +347,11 @@ CONFIG_ERRORS: list[Any] = [
     pytest.param(_entry(jwksfile="keys.json"), "ok", "unknown key", id="misspelt-key"),
     pytest.param(_entry(jkuAllowlist=["http://ehr.example/jwks"]), "ok", "https://", id="jku-not-https"),
     pytest.param(_entry(jkuAllowlist="https://ehr.example/jwks"), "ok", "https://", id="jku-not-a-list"),
+    pytest.param(_entry(fhirServers="https://ehr.example/r4"), "ok", "fhirServers", id="fhir-not-a-list"),
+    pytest.param(_entry(fhirServers=["ehr.example/r4"]), "ok", "fhirServers", id="fhir-no-scheme"),
+    pytest.param(_entry(fhirServers=["https://ehr.example/r4?x=1"]), "ok", "fhirServers", id="fhir-query"),
+    pytest.param(_entry(fhirServers=["https://u@ehr.example/r4"]), "ok", "fhirServers", id="fhir-user-info"),
+    pytest.param(_entry(fhirServers=[42]), "ok", "fhirServers", id="fhir-not-a-string"),
     pytest.param(_entry(), None, "cannot be read", id="jwks-file-missing"),
     pytest.param(_entry(), "{", "not valid JSON", id="jwks-file-bad-json"),
     pytest.param(_entry(), '{"keys": []}', "non-empty 'keys'", id="jwks-empty"),
