@@ -86,7 +86,7 @@ class FeedbackStore:
         self.writer.submit(CardRecord(uuid, service_id, indicator, ",".join(rules)[:255], now))
 
     def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> None:
-        """Queue one record per feedback item (checked against feedback.schema.json by the caller)."""
+        """Queue one record per feedback item (checked by the caller: service/payloads/cds_hooks.py)."""
         now = dt.datetime.now(dt.UTC).isoformat()
         for item in items:
             override = item.get("overrideReason") or {}
