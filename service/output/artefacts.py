@@ -1,7 +1,7 @@
 """The published FHIR artefacts, generated from the rule table and codes so they cannot drift from the engine.
 
-Questionnaire (linkIds = fact names), PlanDefinition (one action per rule), OperationDefinition of
-$assess, and the server's CapabilityStatement.
+Questionnaire (linkIds = fact names; built in questionnaire.py), PlanDefinition (one action per rule),
+OperationDefinition of $assess, and the server's CapabilityStatement.
 """
 
 from __future__ import annotations
@@ -9,64 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from service.codebook import CodeBook
-from service.rules.table import Condition, FactDef, Leaf, RuleTable
+from service.output.questionnaire import DATE, PUBLISHER, questionnaire
+from service.rules.table import Condition, Leaf, RuleTable
 
 JSON = dict[str, Any]
-PUBLISHER = "neckcheck"
-DATE = "2026-11-28"  # publication date of rule set 1.0.0's artefacts; fixed so output stays reproducible
 
-_ITEM_TYPE = {"bool": "choice", "side": "choice", "days": "integer", "date": "date", "score": "integer"}
-
-
-def _yes_no_options(book: CodeBook) -> list[JSON]:
-    yn = book.raw["yesNo"]
-    return [
-        {"valueCoding": {"system": yn["system"], "code": yn["yes"], "display": "Yes"}},
-        {"valueCoding": {"system": yn["system"], "code": yn["no"], "display": "No"}},
-        {"valueCoding": {**book.coding("askedUnknown"), "display": "Asked but unknown"}},
-    ]
-
-
-def _item(fact: FactDef, book: CodeBook) -> JSON:
-    item: JSON = {
-        "linkId": fact.name,
-        "code": book.fact_codings(fact.name),
-        "text": fact.question,
-        "type": "boolean" if fact.kind == "bool" else _ITEM_TYPE[fact.kind],
-    }
-    if fact.kind == "side":
-        item["answerOption"] = [{"valueCoding": book.side_coding(s)} for s in ("left", "right", "both")]
-    return item
-
-
-def questionnaire(table: RuleTable, book: CodeBook) -> JSON:
-    qid = book.raw["questionnaire"]["id"]
-    return {
-        "resourceType": "Questionnaire",
-        "id": qid,
-        "url": book.canonical("Questionnaire", qid),
-        "version": table.version,
-        "name": "NeckcheckScreen",
-        "title": f"{table.title}: screening questions",
-        "status": "active",
-        "date": DATE,
-        "publisher": PUBLISHER,
-        "description": (
-            "Answer each item with valueBoolean (or a Y/N valueCoding of "
-            f"{book.raw['yesNo']['system']}, or asked-unknown). "
-            "Unanswered items are treated as unknown, never as no."
-        ),
-        "subjectType": ["Patient"],
-        "item": [
-            {
-                "linkId": group.link_id,
-                "text": group.text,
-                "type": "group",
-                "item": [_item(table.facts[name], book) for name in group.facts],
-            }
-            for group in table.groups
-        ],
-    }
+__all__ = ["capability_statement", "operation_definition", "plan_definition", "questionnaire"]
 
 
 def _describe(condition: Condition, table: RuleTable) -> str:
