@@ -1,7 +1,7 @@
 """The published FHIR artefacts, generated from the rule table and codes so they cannot drift from the engine.
 
 Questionnaire (linkIds = fact names; built in questionnaire.py), PlanDefinition (one action per rule),
-OperationDefinition of $assess, and the server's CapabilityStatement.
+OperationDefinitions of $assess and $populate, and the server's CapabilityStatement.
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from service.rules.table import Condition, Leaf, RuleTable
 
 JSON = dict[str, Any]
 
-__all__ = ["capability_statement", "operation_definition", "plan_definition", "questionnaire"]
+__all__ = [
+    "capability_statement",
+    "operation_definition",
+    "plan_definition",
+    "populate_operation_definition",
+    "questionnaire",
+]
 
 
 def _describe(condition: Condition, table: RuleTable) -> str:
@@ -142,6 +148,50 @@ def operation_definition(table: RuleTable, book: CodeBook) -> JSON:
     }
 
 
+def populate_operation_definition(table: RuleTable, book: CodeBook) -> JSON:
+    """SDC's Questionnaire-populate as this server implements it (a ``bundle`` of data instead of SDC's
+    ``context``, so the same input as $assess populates the form)."""
+    qid = book.raw["questionnaire"]["id"]
+
+    def param(name: str, use: str, low: int, kind: str, doc: str) -> JSON:
+        return {"name": name, "use": use, "min": low, "max": "1", "type": kind, "documentation": doc}
+
+    return {
+        "resourceType": "OperationDefinition",
+        "id": "populate",
+        "url": book.canonical("OperationDefinition", "populate"),
+        "version": table.version,
+        "name": "Populate",
+        "title": "Populate the screening Questionnaire from the patient's data",
+        "status": "active",
+        "kind": "operation",
+        "date": DATE,
+        "publisher": PUBLISHER,
+        "description": (
+            f"Answers every item of Questionnaire {qid} that the patient's data establishes (read as $assess "
+            "reads it), each answer citing its source resource (derivation-reference extension), and leaves "
+            "the rest unanswered; unanswered items that keep the result preliminary carry the extension "
+            f"{book.canonical_base}/StructureDefinition/needed-for-final. Completing the response as is and "
+            "assessing it gives the result the data gives."
+        ),
+        "affectsState": False,
+        "code": "populate",
+        "base": "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate",
+        "resource": ["Questionnaire"],
+        "system": False,
+        "type": True,
+        "instance": True,
+        "parameter": [
+            param("questionnaire", "in", 0, "canonical", f"Type level: the Questionnaire, default {qid}"),
+            param("subject", "in", 0, "Reference", "The patient; must be the subject of the data"),
+            param("bundle", "in", 1, "Bundle", "The patient's Observations and/or QuestionnaireResponses"),
+            param("asOf", "in", 0, "dateTime", "Evaluation time, as for $assess"),
+            param("response", "out", 1, "QuestionnaireResponse", "status in-progress; known facts answered"),
+            param("issues", "out", 0, "OperationOutcome", "Input not used, or not used as given"),
+        ],
+    }
+
+
 def capability_statement(table: RuleTable, book: CodeBook, software_version: str) -> JSON:
     def read(rtype: str) -> JSON:
         return {"type": rtype, "interaction": [{"code": "read"}]}
@@ -160,7 +210,19 @@ def capability_statement(table: RuleTable, book: CodeBook, software_version: str
         "rest": [
             {
                 "mode": "server",
-                "resource": [read("Questionnaire"), read("PlanDefinition"), read("OperationDefinition")],
+                "resource": [
+                    {
+                        **read("Questionnaire"),
+                        "operation": [
+                            {
+                                "name": "populate",
+                                "definition": book.canonical("OperationDefinition", "populate"),
+                            }
+                        ],
+                    },
+                    read("PlanDefinition"),
+                    read("OperationDefinition"),
+                ],
                 "operation": [
                     {"name": "assess", "definition": book.canonical("OperationDefinition", "assess")}
                 ],
