@@ -1,6 +1,7 @@
 """neckcheck: escalation rules for facial numbness with neck pain, as a FHIR R4 service.
 
-Public API: ``assess`` (the engine as a library) and ``create_app`` (the Flask app factory).
+Public API: ``assess`` (the engine as a library), ``populate`` (SDC $populate: the answer Parameters) and
+``create_app`` (the Flask app factory).
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from service.assess import assess
+from service.sdc.populate import populate_parameters as populate
 
-__all__ = ["assess", "create_app"]
+__all__ = ["assess", "create_app", "populate"]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Any:

@@ -79,6 +79,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     )
     errors.register(app)
     observability.register(app)
+    app.url_map.converters["fhir_id"] = fhir.FhirIdConverter
     app.register_blueprint(fhir.bp)
     app.register_blueprint(cds.bp)
     app.register_blueprint(ops.bp)

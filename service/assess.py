@@ -13,6 +13,7 @@ from service.intake.bundle import Intake, read_bundle
 from service.intake.request import unwrap
 from service.output.bundle import output_bundle
 from service.output.identifiers import content_hash
+from service.output.questionnaire import check_layout
 from service.rules.decide import Decision, decide
 from service.rules.table import DEFAULT_TABLE, RuleTable, load_table
 
@@ -41,6 +42,7 @@ class Assessor:
     ) -> Assessor:
         table, book = load_table(rules), load_codebook(codes)
         check_against(book, table)
+        check_layout(table)  # the Questionnaire must never hide a fact a rule needs
         return cls(table, book, max_entries)
 
     def run(

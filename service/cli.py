@@ -1,4 +1,4 @@
-"""``neckcheck``: evaluate a Bundle from a file, print the rule table, or serve.
+"""``neckcheck``: assess or populate from a Bundle in a file, print the rule table, or serve.
 
 A bad input prints its OperationOutcome on stdout (so scripts can read it like the HTTP answer), a one-line
 reason on stderr, and exits 2.
@@ -23,6 +23,7 @@ from service.intake.json_body import parse_json
 from service.output.bundle import OUTPUTS
 from service.output.operation_outcome import from_error
 from service.rules.table import Condition, Leaf, RuleTable
+from service.sdc.populate import populate
 
 EXIT_BAD_INPUT = 2
 
@@ -56,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
         "--audit", action="store_true", help="write an audit record to NECKCHECK_DATABASE_URL"
     )
     evaluate.set_defaults(run=_evaluate)
+    populate = sub.add_parser(
+        "populate", help="SDC $populate: the Questionnaire answered from a Bundle (or $populate Parameters)"
+    )
+    populate.add_argument("file", help="JSON file, or - for stdin")
+    populate.add_argument(
+        "--as-of", help="evaluation time (FHIR dateTime); default Bundle.timestamp, then now"
+    )
+    populate.set_defaults(run=_populate)
     rules = sub.add_parser("rules", help="print the rule table")
     rules.set_defaults(run=_rules)
     audit = sub.add_parser("audit", help="export the audit trail as NDJSON")
@@ -81,15 +90,33 @@ def _evaluate(args: argparse.Namespace) -> int:
         body = parse_json(data)
         result = Assessor.load().run(body, as_of=as_of, output=args.output)
     except NeckcheckError as error:
-        json.dump(from_error(error), out, indent=2, ensure_ascii=False)
-        out.write("\n")
-        print(f"neckcheck: {error.status}: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _refuse(error, out)
     if args.audit:
         _store_audit(result, body)
     json.dump(result.bundle, out, indent=2, ensure_ascii=False)
     out.write("\n")
     return 0
+
+
+def _populate(args: argparse.Namespace) -> int:
+    out: TextIO = sys.stdout
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
+        as_of = parse_datetime(args.as_of, "--as-of") if args.as_of else None
+        parameters = populate(parse_json(data), Assessor.load(), as_of=as_of).parameters
+    except NeckcheckError as error:
+        return _refuse(error, out)
+    json.dump(parameters, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+    return 0
+
+
+def _refuse(error: NeckcheckError, out: TextIO) -> int:
+    """A bad input: its OperationOutcome on stdout, a one-line reason on stderr, exit 2."""
+    json.dump(from_error(error), out, indent=2, ensure_ascii=False)
+    out.write("\n")
+    print(f"neckcheck: {error.status}: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _store_audit(result: Assessment, body: object) -> None:

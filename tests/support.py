@@ -108,4 +108,5 @@ def known_codes() -> set[tuple[str, str]]:
     yn = CODES["yesNo"]
     pairs |= {(yn["system"], yn["yes"]), (yn["system"], yn["no"])}
     pairs |= {(CODES["risk"]["system"], r) for r in CODES["risk"]["order"]}
+    pairs |= {(CODES["units"]["system"], unit) for unit in CODES["units"]["toDays"]}
     return pairs

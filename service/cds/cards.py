@@ -2,7 +2,8 @@
 
 One card per evaluation, so a clinician sees one answer, not one per rule. Its indicator follows the risk
 (high → critical, moderate → warning, low with a fired rule → info); a preliminary result is at least a
-warning that names what to ask; a final result where nothing fired gives no card (alert fatigue).
+warning that names what to ask and links the screening Questionnaire; a final result where nothing fired
+gives no card (alert fatigue).
 Suggestions create the very ServiceRequests ``$assess`` returns, one suggestion per order.
 """
 
@@ -71,10 +72,26 @@ def card_for(
             {"label": "Rule set (FHIR PlanDefinition)", "url": ctx.plan_definition_url, "type": "absolute"}
         ],
     }
+    if not decision.final:
+        card["links"].append(
+            {
+                "label": "Questions to ask (FHIR Questionnaire)",
+                "url": _questionnaire_url(ctx, book),
+                "type": "absolute",
+            }
+        )
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"
     return card
+
+
+def _questionnaire_url(ctx: CardContext, book: CodeBook) -> str:
+    """The Questionnaire published beside the PlanDefinition (same server, same /fhir base). It links the
+    form itself for now; the facts to ask are named in the card's detail (and, per fact, in the
+    GuidanceResponse of $assess)."""
+    fhir_base = ctx.plan_definition_url.rsplit("/PlanDefinition/", 1)[0]
+    return f"{fhir_base}/Questionnaire/{book.raw['questionnaire']['id']}"
 
 
 def _order_key(service_request: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
-"""The FHIR surface: ``POST /fhir/$assess`` and the published, read-only artefacts."""
+"""The FHIR surface: ``POST /fhir/$assess``, SDC ``$populate`` and the published, read-only artefacts."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.routing import BaseConverter
 
 from service.assess import Assessor
 from service.errors import InvalidInput, NotFound, Unsupported
@@ -16,10 +17,19 @@ from service.output.artefacts import (
     plan_definition,
     questionnaire,
 )
+from service.output.artefacts import populate_operation_definition as populate_definition
+from service.sdc.populate import populate
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 ACCEPTED_TYPES = ("application/fhir+json", "application/json")
+
+
+class FhirIdConverter(BaseConverter):
+    """A path segment that is a FHIR id (R4 §2.24.0.1 ``id``): keeps ``$operation`` segments out of read
+    routes, so ``Allow`` on an operation's URL names only the operation's method."""
+
+    regex = r"[A-Za-z0-9\-.]{1,64}"
 
 
 def _assessor() -> Assessor:
@@ -27,15 +37,20 @@ def _assessor() -> Assessor:
     return assessor
 
 
-@bp.post("/$assess")
-def assess() -> Response:
+def _body() -> object:
+    """The JSON body of a FHIR operation call, after the token and Content-Type checks."""
     audience = settings().fhir_audience or f"{public_base()}/fhir"
     require_token(audience, frozenset(settings().required_scopes.split()))
     mimetype = (request.mimetype or "").lower()
     if mimetype not in ACCEPTED_TYPES:
         shown = request.content_type or "none"
         raise Unsupported(f"Content-Type {shown[:60]!r} is not supported; send application/fhir+json")
-    body = parse_json(request.get_data(cache=False))
+    return parse_json(request.get_data(cache=False))
+
+
+@bp.post("/$assess")
+def assess() -> Response:
+    body = _body()
     mode = request.args.get("_validate", "intake")
     if mode not in ("intake", "strict"):
         raise InvalidInput("_validate must be 'intake' (default) or 'strict'", "_validate")
@@ -47,6 +62,21 @@ def assess() -> Response:
     return fhir_response(result.bundle)
 
 
+@bp.post("/Questionnaire/$populate")
+def populate_by_canonical() -> Response:
+    """SDC type level: the ``questionnaire`` part names the form (this server has one)."""
+    return fhir_response(populate(_body(), _assessor()).parameters)
+
+
+@bp.post("/Questionnaire/<rid>/$populate")
+def populate_instance(rid: str) -> Response:
+    a = _assessor()
+    published = questionnaire(a.table, a.book)["id"]
+    if rid != published:
+        raise NotFound(f"Questionnaire/{rid[:64]} not found; this server publishes {published}")
+    return fhir_response(populate(_body(), a).parameters)
+
+
 @bp.get("/metadata")
 def metadata() -> Response:
     a = _assessor()
@@ -56,10 +86,17 @@ def metadata() -> Response:
 @bp.get("/OperationDefinition/<rid>")
 def get_operation_definition(rid: str) -> Response:
     a = _assessor()
-    return _published(rid, operation_definition(a.table, a.book))
+    published = {
+        d["id"]: d for d in (operation_definition(a.table, a.book), populate_definition(a.table, a.book))
+    }
+    if rid not in published:
+        raise NotFound(
+            f"OperationDefinition/{rid[:64]} not found; this server publishes {', '.join(published)}"
+        )
+    return fhir_response(published[rid])
 
 
-@bp.get("/Questionnaire/<rid>")
+@bp.get("/Questionnaire/<fhir_id:rid>")  # a FHIR id, so GET never claims /Questionnaire/$populate
 def get_questionnaire(rid: str) -> Response:
     a = _assessor()
     return _published(rid, questionnaire(a.table, a.book))

@@ -22,6 +22,9 @@ def register(app: Flask) -> None:
     app.after_request(_finish)
 
 
+_CONVERTER = re.compile(r"<[a-z_]+:")
+
+
 def _start() -> None:
     given = request.headers.get("X-Request-ID", "")
     g.request_id = given if _SAFE_ID.fullmatch(given) else str(uuid.uuid4())
@@ -29,7 +32,10 @@ def _start() -> None:
 
 
 def _route() -> str:
-    return request.url_rule.rule if request.url_rule is not None else "(unmatched)"
+    """The route template, converters left out (``<fhir_id:rid>`` -> ``<rid>``): labels name variables."""
+    if request.url_rule is None:
+        return "(unmatched)"
+    return _CONVERTER.sub("<", request.url_rule.rule)
 
 
 def _finish(response: Response) -> Response:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from service.errors import InvalidInput
 from service.intake.fhir_json import check_envelope
-from service.intake.fields import obj, opt_list, opt_obj, opt_str, parse_datetime
+from service.intake.fields import JSON, obj, opt_list, opt_obj, opt_str, parse_datetime
+
+
+def parts(parameters: JSON) -> Iterator[tuple[str | None, JSON, str]]:
+    """Each ``Parameters.parameter`` as (name, part, location), type-checked (after ``check_envelope``)."""
+    for i, raw in enumerate(opt_list(parameters, "parameter", "Parameters")):
+        loc = f"Parameters.parameter[{i}]"
+        part = obj(raw, loc)
+        yield opt_str(part, "name", loc), part, loc
 
 
 def unwrap(body: Any) -> tuple[Any, dt.datetime | None, str | None]:
@@ -19,10 +28,7 @@ def unwrap(body: Any) -> tuple[Any, dt.datetime | None, str | None]:
     bundle: Any = None
     as_of: dt.datetime | None = None
     output: str | None = None
-    for i, raw in enumerate(opt_list(resource, "parameter", "Parameters")):
-        loc = f"Parameters.parameter[{i}]"
-        part = obj(raw, loc)
-        name = opt_str(part, "name", loc)
+    for name, part, loc in parts(resource):
         if name == "bundle":
             bundle = opt_obj(part, "resource", loc)
         elif name == "asOf":

@@ -1,7 +1,7 @@
 """The published FHIR artefacts, generated from the rule table and codes so they cannot drift from the engine.
 
-Questionnaire (linkIds = fact names), PlanDefinition (one action per rule), OperationDefinition of
-$assess, and the server's CapabilityStatement.
+Questionnaire (linkIds = fact names; built in questionnaire.py), PlanDefinition (one action per rule),
+OperationDefinitions of $assess and $populate, and the server's CapabilityStatement.
 """
 
 from __future__ import annotations
@@ -9,64 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from service.codebook import CodeBook
-from service.rules.table import Condition, FactDef, Leaf, RuleTable
+from service.output.questionnaire import DATE, PUBLISHER, questionnaire
+from service.rules.table import Condition, Leaf, RuleTable
 
 JSON = dict[str, Any]
-PUBLISHER = "neckcheck"
-DATE = "2026-11-28"  # publication date of rule set 1.0.0's artefacts; fixed so output stays reproducible
 
-_ITEM_TYPE = {"bool": "choice", "side": "choice", "days": "integer", "date": "date", "score": "integer"}
-
-
-def _yes_no_options(book: CodeBook) -> list[JSON]:
-    yn = book.raw["yesNo"]
-    return [
-        {"valueCoding": {"system": yn["system"], "code": yn["yes"], "display": "Yes"}},
-        {"valueCoding": {"system": yn["system"], "code": yn["no"], "display": "No"}},
-        {"valueCoding": {**book.coding("askedUnknown"), "display": "Asked but unknown"}},
-    ]
-
-
-def _item(fact: FactDef, book: CodeBook) -> JSON:
-    item: JSON = {
-        "linkId": fact.name,
-        "code": book.fact_codings(fact.name),
-        "text": fact.question,
-        "type": "boolean" if fact.kind == "bool" else _ITEM_TYPE[fact.kind],
-    }
-    if fact.kind == "side":
-        item["answerOption"] = [{"valueCoding": book.side_coding(s)} for s in ("left", "right", "both")]
-    return item
-
-
-def questionnaire(table: RuleTable, book: CodeBook) -> JSON:
-    qid = book.raw["questionnaire"]["id"]
-    return {
-        "resourceType": "Questionnaire",
-        "id": qid,
-        "url": book.canonical("Questionnaire", qid),
-        "version": table.version,
-        "name": "NeckcheckScreen",
-        "title": f"{table.title}: screening questions",
-        "status": "active",
-        "date": DATE,
-        "publisher": PUBLISHER,
-        "description": (
-            "Answer each item with valueBoolean (or a Y/N valueCoding of "
-            f"{book.raw['yesNo']['system']}, or asked-unknown). "
-            "Unanswered items are treated as unknown, never as no."
-        ),
-        "subjectType": ["Patient"],
-        "item": [
-            {
-                "linkId": group.link_id,
-                "text": group.text,
-                "type": "group",
-                "item": [_item(table.facts[name], book) for name in group.facts],
-            }
-            for group in table.groups
-        ],
-    }
+__all__ = [
+    "capability_statement",
+    "operation_definition",
+    "plan_definition",
+    "populate_operation_definition",
+    "questionnaire",
+]
 
 
 def _describe(condition: Condition, table: RuleTable) -> str:
@@ -194,6 +148,50 @@ def operation_definition(table: RuleTable, book: CodeBook) -> JSON:
     }
 
 
+def populate_operation_definition(table: RuleTable, book: CodeBook) -> JSON:
+    """SDC's Questionnaire-populate as this server implements it (a ``bundle`` of data instead of SDC's
+    ``context``, so the same input as $assess populates the form)."""
+    qid = book.raw["questionnaire"]["id"]
+
+    def param(name: str, use: str, low: int, kind: str, doc: str) -> JSON:
+        return {"name": name, "use": use, "min": low, "max": "1", "type": kind, "documentation": doc}
+
+    return {
+        "resourceType": "OperationDefinition",
+        "id": "populate",
+        "url": book.canonical("OperationDefinition", "populate"),
+        "version": table.version,
+        "name": "Populate",
+        "title": "Populate the screening Questionnaire from the patient's data",
+        "status": "active",
+        "kind": "operation",
+        "date": DATE,
+        "publisher": PUBLISHER,
+        "description": (
+            f"Answers every item of Questionnaire {qid} that the patient's data establishes (read as $assess "
+            "reads it), each answer citing its source resource (derivation-reference extension), and leaves "
+            "the rest unanswered; unanswered items that keep the result preliminary carry the extension "
+            f"{book.canonical_base}/StructureDefinition/needed-for-final. Completing the response as is and "
+            "assessing it gives the result the data gives."
+        ),
+        "affectsState": False,
+        "code": "populate",
+        "base": "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate",
+        "resource": ["Questionnaire"],
+        "system": False,
+        "type": True,
+        "instance": True,
+        "parameter": [
+            param("questionnaire", "in", 0, "canonical", f"Type level: the Questionnaire, default {qid}"),
+            param("subject", "in", 0, "Reference", "The patient; must be the subject of the data"),
+            param("bundle", "in", 1, "Bundle", "The patient's Observations and/or QuestionnaireResponses"),
+            param("asOf", "in", 0, "dateTime", "Evaluation time, as for $assess"),
+            param("response", "out", 1, "QuestionnaireResponse", "status in-progress; known facts answered"),
+            param("issues", "out", 0, "OperationOutcome", "Input not used, or not used as given"),
+        ],
+    }
+
+
 def capability_statement(table: RuleTable, book: CodeBook, software_version: str) -> JSON:
     def read(rtype: str) -> JSON:
         return {"type": rtype, "interaction": [{"code": "read"}]}
@@ -212,7 +210,19 @@ def capability_statement(table: RuleTable, book: CodeBook, software_version: str
         "rest": [
             {
                 "mode": "server",
-                "resource": [read("Questionnaire"), read("PlanDefinition"), read("OperationDefinition")],
+                "resource": [
+                    {
+                        **read("Questionnaire"),
+                        "operation": [
+                            {
+                                "name": "populate",
+                                "definition": book.canonical("OperationDefinition", "populate"),
+                            }
+                        ],
+                    },
+                    read("PlanDefinition"),
+                    read("OperationDefinition"),
+                ],
                 "operation": [
                     {"name": "assess", "definition": book.canonical("OperationDefinition", "assess")}
                 ],

@@ -2,6 +2,8 @@
 
 In a transaction every entry is ``POST`` with ``ifNoneExist`` on its deterministic identifier (FHIR R4
 §3.1.0.8.1 conditional create), so posting the same answer twice creates nothing the second time.
+Entries: the RiskAssessment, the proposed ServiceRequests, the GuidanceResponse for the evaluation, and (a
+collection only) the informational OperationOutcome of input not used.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from service.codebook import CodeBook
 from service.errors import InvalidInput, Problem
 from service.intake.bundle import Intake
+from service.output.guidance import guidance_response
 from service.output.identifiers import evaluation_digest, stable_uuid
 from service.output.operation_outcome import operation_outcome
 from service.output.references import fhir_datetime
@@ -40,19 +43,23 @@ def output_bundle(
     )
     resources = [risk_assessment(decision, intake, table, book, ids)]
     resources += [service_request(o, decision, intake, table, book, ids) for o in decision.orders]
+    outcome = None
+    if intake.skipped:
+        notes = [Problem(f"{s.reason}", s.location) for s in intake.skipped]
+        outcome = operation_outcome(notes, "informational", "information")
     if output == "transaction":
         if intake.skipped:  # a transaction holds only what is created: the notes ride on the RiskAssessment
             resources[0].setdefault("note", []).append({"text": input_notes(intake)})
-        entries = [_create(r) for r in resources]
+        guidance = guidance_response(decision, intake, table, book, ids, input_hash, resources, outcome)
+        entries = [_create(r) for r in [*resources, guidance]]
     else:
-        entries = [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]
-        if intake.skipped:
-            notes = [Problem(f"{s.reason}", s.location) for s in intake.skipped]
-            outcome = {
-                "id": stable_uuid(digest, "OperationOutcome"),
-                **operation_outcome(notes, "informational", "information"),
-            }
-            entries.append({"fullUrl": f"urn:uuid:{outcome['id']}", "resource": outcome})
+        message = None
+        if outcome is not None:
+            outcome = {"id": stable_uuid(digest, "OperationOutcome"), **outcome}
+            message = {"reference": f"urn:uuid:{outcome['id']}", "type": "OperationOutcome"}
+        guidance = guidance_response(decision, intake, table, book, ids, input_hash, resources, message)
+        shown = [*resources, guidance] + ([outcome] if outcome is not None else [])
+        entries = [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in shown]
     return {
         "resourceType": "Bundle",
         "id": stable_uuid(digest, output),

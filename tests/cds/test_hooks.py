@@ -121,6 +121,19 @@ def test_preliminary_card_names_the_unassessed_urgent_signs(client: FlaskClient)
     for sign in ("vision change", "slurred speech", "weakness", "worsening"):
         assert sign in card["summary"] and sign in card["detail"]
     assert len(card["summary"]) <= 140
+    (form,) = [link for link in card["links"] if "Questionnaire" in link["label"]]
+    assert form == {
+        "label": "Questions to ask (FHIR Questionnaire)",
+        "url": "http://localhost/fhir/Questionnaire/neckcheck-screen",
+        "type": "absolute",
+    }
+    assert client.get(form["url"]).status_code == 200
+
+
+def test_a_final_card_links_no_questionnaire(client: FlaskClient) -> None:
+    _, response = call(client, PATIENT_VIEW, hook_request("S1-observations.json"))
+    (card,) = response["cards"]
+    assert [link["label"] for link in card["links"]] == ["Rule set (FHIR PlanDefinition)"]
 
 
 def test_card_carries_source_override_reasons_and_the_plan_definition(client: FlaskClient) -> None:

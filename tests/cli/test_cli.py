@@ -88,3 +88,24 @@ def test_input_that_is_not_fhir_json_exits_2_with_the_path() -> None:
     assert outcome["resourceType"] == "OperationOutcome"
     assert ["Bundle.entry[0].resource.id"] in [i.get("expression") for i in outcome["issue"]]
     assert b"400" in done.stderr
+
+
+def test_populate_prints_the_parameters_and_refuses_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["populate", str(SCENARIOS / "S5-questionnaire.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["resourceType"] == "Parameters"
+    assert out["parameter"][0]["resource"]["status"] == "in-progress"
+    assert main(["populate", str(SCENARIOS / "S15-not-a-bundle.json")]) == 2
+    assert json.loads(capsys.readouterr().out)["resourceType"] == "OperationOutcome"
+
+
+def test_populate_with_the_installed_script_reads_stdin() -> None:
+    done = run(
+        "populate",
+        "-",
+        "--as-of",
+        "2026-03-10T09:00:00Z",
+        stdin=(SCENARIOS / "S1-observations.json").read_bytes(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["parameter"][0]["resource"]["authored"] == "2026-03-10T09:00:00Z"

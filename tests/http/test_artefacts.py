@@ -14,6 +14,7 @@ TABLE = load_table()
 PATHS = [
     "/fhir/metadata",
     "/fhir/OperationDefinition/assess",
+    "/fhir/OperationDefinition/populate",
     "/fhir/Questionnaire/neckcheck-screen",
     "/fhir/PlanDefinition/neckcheck-escalation",
 ]

@@ -60,6 +60,7 @@ def test_the_transaction_carries_the_notes_on_the_risk_assessment(client: FlaskC
     assert [e["resource"]["resourceType"] for e in transaction["entry"]] == [
         "RiskAssessment",
         "ServiceRequest",
+        "GuidanceResponse",  # containing the same notes as an OperationOutcome (test_guidance.py)
     ]
     ra = transaction["entry"][0]["resource"]
     (note,) = [n["text"] for n in ra["note"] if n["text"].startswith("Input not used")]

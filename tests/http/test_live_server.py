@@ -51,8 +51,8 @@ def readme_curl_examples() -> list[str]:
     return re.findall(r"```sh\n(curl .*?)\n```", readme, re.S)
 
 
-def test_the_readme_has_both_curl_examples() -> None:
-    assert len(readme_curl_examples()) == 2
+def test_the_readme_has_its_four_curl_examples() -> None:
+    assert len(readme_curl_examples()) == len(EXAMPLES)
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +65,28 @@ def curl() -> str:
     return found
 
 
-@pytest.mark.parametrize("index", [0, 1], ids=["assess", "cds-hooks"])
+EXAMPLES = ["assess", "preliminary", "populate-loop", "cds-hooks"]  # in README order
+
+
+@pytest.mark.parametrize("index", range(len(EXAMPLES)), ids=EXAMPLES)
 def test_the_readme_curl_examples_work_as_written(curl: str, base_url: str, index: int) -> None:
     command = readme_curl_examples()[index].replace("http://127.0.0.1:8080", base_url)
     done = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    if index == 0:
-        assert summary(out) == EXPECTED["S1-observations.json"]
-    else:
+    kind = EXAMPLES[index]
+    if kind == "cds-hooks":
         assert out["cards"][0]["indicator"] == "critical"
+        return
+    (guidance,) = [e["resource"] for e in out["entry"] if e["resource"]["resourceType"] == "GuidanceResponse"]
+    if kind == "assess":
+        assert summary(out) == EXPECTED["S1-observations.json"]
+    elif kind == "preliminary":
+        assert summary(out) == EXPECTED["S5-observations.json"]
+        assert guidance["status"] == "data-required" and len(guidance["dataRequirement"]) == 4
+    else:  # the loop ends final, with S5's orders
+        assert summary(out) == {**EXPECTED["S5-observations.json"], "status": "final"}
+        assert guidance["status"] == "success"
 
 
 def test_neckcheck_serve_runs_the_same_server(tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ import json
 import os
 
 import pytest
+import yaml
 from flask.testing import FlaskClient
 
+from tests.openapi_contract import SPEC_PATH
 from tests.scenarios import ASSESSED, EXPECTED, GOLDEN, REFUSED, body
 from tests.support import summary
 
@@ -95,3 +97,11 @@ def test_s13_entered_in_error_is_listed_as_not_used(client: FlaskClient, name: s
         for i in outcome["issue"]
     )
     assert all(i["severity"] == "information" for i in outcome["issue"])
+
+
+def test_the_openapi_example_answer_is_the_s1_golden_output() -> None:
+    """openapi.yaml shows S1's answer; it is kept equal to the golden file so the contract never shows an
+    answer the service no longer gives."""
+    spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    example = spec["components"]["examples"]["S1Response"]["value"]
+    assert example == json.loads((GOLDEN / "S1-observations.json").read_text(encoding="utf-8"))

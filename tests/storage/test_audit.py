@@ -67,7 +67,8 @@ def test_every_assessment_is_audited_without_names_or_free_text(
     assert (event["status"], event["risk"]) == ("final", "high")
     assert len(event["input_hash"]) == 64
     assert all(i.startswith("Observation/") for i in event["input_ids"]) and len(event["input_ids"]) == 9
-    assert len(event["output_ids"]) == 4  # the RiskAssessment and three ServiceRequests
+    assert len(event["output_ids"]) == 5  # the RiskAssessment, three ServiceRequests, the GuidanceResponse
+    assert len(set(event["output_ids"])) == 5
     text = json.dumps(event)
     assert "scn-7" not in text  # the patient is not in the audit record, only the input resources' ids
 
