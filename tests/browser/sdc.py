@@ -24,9 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.debian import apt_install
+from tests.live import Server
 
 HERE = Path(__file__).parent
 VENDOR = HERE / ".vendor"
@@ -165,3 +167,22 @@ class Form:
     def response(self) -> dict[str, Any]:
         result: dict[str, Any] = self.page.evaluate("() => window.renderedResponse()")
         return result
+
+
+FHIR = {"Content-Type": "application/fhir+json"}
+
+
+def assess(service: Server, response: dict[str, Any], patient: str = "p1") -> dict[str, Any]:
+    """The renderer's QuestionnaireResponse as an EHR would send it: about the patient, completed."""
+    response = {**response, "subject": {"reference": f"Patient/{patient}"}, "status": "completed"}
+    response.setdefault("authored", "2026-03-10T09:00:00Z")
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": "2026-03-10T09:00:00Z",
+        "entry": [{"fullUrl": "urn:uuid:6f1c1f5e-4b3a-4d0e-9c7e-2b1f0a9d8c7b", "resource": response}],
+    }
+    answer = requests.post(f"{service.url}/fhir/$assess", data=json.dumps(bundle), headers=FHIR, timeout=10)
+    assert answer.status_code == 200, answer.text
+    out: dict[str, Any] = answer.json()
+    return out

@@ -8,68 +8,14 @@ and LHC-Forms from a loopback server, Chromium with its background traffic off.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
-from playwright.sync_api import Browser
 
-from tests.browser.sdc import Form, browser, page_server
-from tests.live import Server, running
+from tests.browser.sdc import FHIR, Form, assess
+from tests.live import Server
 from tests.support import facts_bundle, summary
-
-FHIR = {"Content-Type": "application/fhir+json"}
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running(tmp_path_factory.mktemp("service")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with browser() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with page_server() as url:
-        yield url
-
-
-@pytest.fixture()
-def form(chromium: Browser, site: str, service: Server) -> Iterator[Form]:
-    page = chromium.new_page(viewport={"width": 1100, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{site}/index.html")
-    page.wait_for_function("() => window.LForms && window.LForms.Util && window.renderQuestionnaire")
-    questionnaire = requests.get(f"{service.url}/fhir/Questionnaire/neckcheck-screen", timeout=10).json()
-    shown = Form(page)
-    shown.render(questionnaire)
-    yield shown
-    page.close()
-    assert errors == [], errors  # LHC-Forms raised nothing while showing and answering the form
-
-
-def assess(service: Server, response: dict[str, Any], patient: str = "p1") -> dict[str, Any]:
-    """The renderer's QuestionnaireResponse as an EHR would send it: about the patient, completed."""
-    response = {**response, "subject": {"reference": f"Patient/{patient}"}, "status": "completed"}
-    response.setdefault("authored", "2026-03-10T09:00:00Z")
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "timestamp": "2026-03-10T09:00:00Z",
-        "entry": [{"fullUrl": "urn:uuid:6f1c1f5e-4b3a-4d0e-9c7e-2b1f0a9d8c7b", "resource": response}],
-    }
-    answer = requests.post(f"{service.url}/fhir/$assess", data=json.dumps(bundle), headers=FHIR, timeout=10)
-    assert answer.status_code == 200, answer.text
-    out: dict[str, Any] = answer.json()
-    return out
 
 
 def engine(service: Server, **facts: Any) -> dict[str, Any]:
