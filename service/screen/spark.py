@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from functools import partial
-from operator import add
 from typing import Any
 
 from service.screen.inputs import InputFile, list_inputs
@@ -84,9 +84,8 @@ def run_spark(job: Job, progress: Progress) -> dict[str, Any]:
             ]
         ).persist(StorageLevel.MEMORY_AND_DISK)
         progress.phase("reading", 0, "lines")
-        inputs = _input_tally(lines, files)
+        inputs = _read(lines, files, job)
         progress.advance(sum(inputs.lines.values()))
-        _write_problems(lines, files, job)
         grouped = (
             lines.filter(lambda c: c[2].kind in (ASSESS, COMPARE))
             .map(lambda c: (c[2].patient, (c[0], c[1], c[3])))
@@ -115,22 +114,29 @@ def run_spark(job: Job, progress: Progress) -> dict[str, Any]:
     return data
 
 
-def _input_tally(lines: Any, files: list[InputFile]) -> InputTally:
-    """Counted in the executors by (file, kind, type); only the small table comes back."""
-    kinds = lines.map(lambda c: ((c[0], Line(c[2].kind, c[2].resource_type)), 1))
+def _tally(numbered: Iterable[Classified]) -> Iterator[tuple[str, Any]]:
+    """Runs in an executor: the partition's counts by (file, kind, type), and its problem lines."""
+    counts: Counter[tuple[int, str, str | None]] = Counter()
+    for file, number, line, _ in numbered:
+        counts[(file, line.kind, line.resource_type)] += 1
+        if line.kind in (MALFORMED, NO_PATIENT):
+            yield "problem", (file, number, line.kind, line.problem or "")
+    yield "counts", counts
+
+
+def _read(lines: Any, files: list[InputFile], job: Job) -> InputTally:
+    """One pass over the export for the counts and OUTDIR/input-problems.ndjson (sorted by file and line,
+    as the local engine writes it; problem lines are few, so they are sorted in the driver)."""
     tally = InputTally()
-    for (file, line), n in kinds.reduceByKey(add).collect():
-        tally.count(line, files[file].name, n)
-    return tally
-
-
-def _write_problems(lines: Any, files: list[InputFile], job: Job) -> None:
-    problems = (
-        lines.filter(lambda c: c[2].kind in (MALFORMED, NO_PATIENT))
-        .map(lambda c: ((c[0], c[1]), (c[2].kind, c[2].problem or "")))
-        .sortByKey()
-    )
+    problems = []
+    for kind, value in lines.mapPartitions(_tally).collect():
+        if kind == "problem":
+            problems.append(value)
+            continue
+        for (file, what, rtype), n in value.items():
+            tally.count(Line(what, rtype), files[file].name, n)
     job.out.mkdir(parents=True, exist_ok=True)
     with (job.out / INPUT_PROBLEMS).open("wb") as out:
-        for (file, number), (kind, problem) in problems.toLocalIterator():
-            out.write(problem_line(files[file].name, number, kind, problem))
+        for file, number, what, problem in sorted(problems):
+            out.write(problem_line(files[file].name, number, what, problem))
+    return tally
