@@ -100,8 +100,8 @@ def picture(data: dict[str, Any], path: Path) -> None:
     )
     esc_ax.set_xticks(list(positions), names)
     unmatched = data["escalationWithoutServiceRequest"]["patients"]
-    esc_ax.set_title(f"Escalation due, no matching ServiceRequest: {unmatched:,} patients")
-    esc_ax.legend()
+    esc_ax.set_title(f"Escalation due vs no matching ServiceRequest\nin the data ({unmatched:,} patients)")
+    esc_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     total = data["patients"]["withResult"]
     fig.suptitle(f"neckcheck screen: {total:,} patients with a result ({data['ruleSet']})")
     fig.savefig(path, dpi=80)
