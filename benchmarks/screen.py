@@ -98,9 +98,10 @@ def screen(source: Path, out: Path, *args: str) -> dict[str, Any]:
         "resources": sum(summary["input"]["lines"].values()),
         "seconds": round(seconds, 2),
         "patients_per_s": round(patients / seconds),
-        "cpu_seconds": round(cpu_seconds, 2),
-        # what two idle cores would give: the machine is shared, so wall time depends on the others' load
-        "patients_per_cpu_s_x2": round(2 * patients / cpu_seconds),
+        # Python processes only (Spark's JVM is not among the children waited for): what two idle cores
+        # would give, as the machine is shared and wall time depends on the others' load
+        **({} if "spark" in args else {"cpu_seconds": round(cpu_seconds, 2)}),
+        **({} if "spark" in args else {"patients_per_cpu_s_x2": round(2 * patients / cpu_seconds)}),
         "peak_rss_mb_largest_process": round(max(python_peaks, default=0) / 1024, 1),
         "peak_rss_mb_all_processes": round(peak_sum / 1024, 1),
     }

@@ -63,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             partitions=args.partitions,
             max_entries=args.max_entries,
-            progress_interval=args.progress_every,
         )
         if args.engine == "spark":
             from service.screen.spark import run_spark

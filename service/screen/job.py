@@ -34,7 +34,6 @@ class Job:
     workers: int
     partitions: int  # 0: chosen from the export's size
     max_entries: int
-    progress_interval: float
 
     @property
     def work(self) -> WorkDir:

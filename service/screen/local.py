@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
+import signal
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.pool import AsyncResult
@@ -39,6 +40,12 @@ class Counters:
     @classmethod
     def install(cls, done: Synchronized[int], patients: Synchronized[int]) -> None:
         cls.done, cls.patients = done, patients
+
+    @classmethod
+    def install_in_worker(cls, done: Synchronized[int], patients: Synchronized[int]) -> None:
+        """Ctrl-C is the parent's to handle: it stops the pool, and what is done stays done."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        cls.install(done, patients)
 
     @classmethod
     def report(cls, done: int, patients: int = 0) -> None:
@@ -128,7 +135,7 @@ class _Runner:
         Counters.install(self.done, self.patients)
         if self.workers > 1:
             self.pool = self.context.Pool(
-                self.workers, initializer=Counters.install, initargs=(self.done, self.patients)
+                self.workers, initializer=Counters.install_in_worker, initargs=(self.done, self.patients)
             )
         return self
 

@@ -177,7 +177,7 @@ def test_an_interrupted_run_continues_where_it_stopped_and_counts_no_patient_twi
 def test_sigint_stops_with_exit_130_and_the_same_command_continues(tmp_path: Path) -> None:
     export = write_export(tmp_path / "export", 1200, seed=6)
     out = tmp_path / "out"
-    run = _start(export, out, "--partitions", "64", "--as-of", AS_OF)
+    run = _start(export, out, "--partitions", "64", "--as-of", AS_OF, "--workers", "2")  # a pool to stop
     parts = out / ".work" / "parts"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any("." not in p.name for p in parts.glob("p*")):
@@ -187,6 +187,7 @@ def test_sigint_stops_with_exit_130_and_the_same_command_continues(tmp_path: Pat
     _, err = run.communicate(timeout=60)
     assert run.returncode == 130, err
     assert "run the same command again to continue" in err
+    assert "Traceback" not in err  # the workers leave Ctrl-C to the parent
     # other settings on the same OUTDIR: refused, nothing mixed
     assert screen(export.folder, out, "--workers", "1", "--as-of", "2026-01-01T00:00:00Z") == 2
     assert screen(export.folder, out, "--workers", "2", "--as-of", AS_OF) == 0
