@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="neckcheck-bench-screen-") as tmp:
         base = Path(tmp)
         for size in (small, large):
-            export = write_export(base / f"export-{size}", size, seed=1, file_lines=100_000)
+            export = write_export(base / f"export-{size}", size, seed=1)  # one file per type
             report[f"local_{size}"] = screen(export.folder, base / f"out-{size}", "--workers", "2")
             if size == small:
                 report["sample_vs_assess"] = sample_against_assess(export.folder, base / f"out-{size}")

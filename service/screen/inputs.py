@@ -8,12 +8,9 @@ is refused with a message saying to download the files first - no network access
 
 from __future__ import annotations
 
-import gzip
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from service.errors import InvalidInput
@@ -81,15 +78,3 @@ def _manifest_files(manifest: Path) -> list[Path]:
             raise InvalidInput(f"{manifest}: output[{i}]: {path} is not a file")
         paths.append(path)
     return sorted(set(paths))
-
-
-def open_lines(file: InputFile) -> BinaryIO:
-    """The file as bytes (decompressed for ``.gz``); lines are split by the caller."""
-    raw = file.path.open("rb")
-    return gzip.GzipFile(fileobj=raw, mode="rb") if file.gzipped else raw  # type: ignore[return-value]
-
-
-def numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """(line number from 1, line without its newline)."""
-    for number, line in enumerate(stream, start=1):
-        yield number, line.rstrip(b"\r\n")

@@ -19,6 +19,7 @@ from service.intake.fields import parse_datetime
 from service.output.references import fhir_datetime
 from service.screen.inputs import InputFile
 from service.screen.patient import EvaluationTime
+from service.screen.spill import CHUNK_BYTES
 from service.screen.workdir import WorkDir
 
 PARTITION_BYTES = 2 << 20  # about this much NDJSON per partition: what one worker holds at a time
@@ -34,6 +35,7 @@ class Job:
     workers: int
     partitions: int  # 0: chosen from the export's size
     max_entries: int
+    chunk_bytes: int = CHUNK_BYTES  # a larger uncompressed file is read in parallel chunks
 
     @property
     def work(self) -> WorkDir:
@@ -51,6 +53,7 @@ class Job:
             "evaluationTime": self.evaluation_time(),
             "partitions": self.partitions or default_partitions(files),
             "maxEntries": self.max_entries,
+            "chunkBytes": self.chunk_bytes,
             "ruleSet": rule_set,
         }
 

@@ -19,12 +19,12 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
-from service.screen.inputs import InputFile, list_inputs
+from service.screen.inputs import list_inputs
 from service.screen.job import Job, assessor_for
 from service.screen.outputs import INPUT_PROBLEMS, PER_PATIENT
 from service.screen.partitions import TALLY, assess_partition
 from service.screen.progress import Progress
-from service.screen.spill import spill_file
+from service.screen.spill import Chunk, chunks, spill_chunk
 from service.screen.summary import summary, write_summary
 from service.screen.tally import InputTally, ResultTally
 
@@ -58,9 +58,9 @@ class Counters:
             cls.listener()
 
 
-def _spill_task(args: tuple[InputFile, Job]) -> None:
-    file, job = args
-    spill_file(file, job.work, job.partitions, Counters.report)
+def _spill_task(args: tuple[Chunk, Job]) -> None:
+    chunk, job = args
+    spill_chunk(chunk, job.work, job.partitions, Counters.report)
 
 
 def _assess_task(args: tuple[int, Job]) -> None:
@@ -75,21 +75,22 @@ def run_local(job: Job, progress: Progress) -> dict[str, Any]:
     table = assessor_for(job.max_entries).table
     job = job.resume(files, f"{table.id} {table.version}")
     work = job.work
-    to_spill = [f for f in files if not work.spilled(f.index).exists()]
+    pieces = [c for f in files for c in chunks(f, job.chunk_bytes)]
+    to_spill = [c for c in pieces if not work.spilled(c.name).exists()]
     to_assess = [p for p in range(job.partitions) if not work.part(p).exists()]
     with _Runner(job.workers) as runner:
-        progress.phase("reading", sum(f.size for f in to_spill), "bytes")
-        runner.run(_spill_task, [(f, job) for f in to_spill], progress)
+        progress.phase("reading", sum(c.end - c.start for c in to_spill), "bytes")
+        runner.run(_spill_task, [(c, job) for c in to_spill], progress)
         resources = sum(piece.stat().st_size for p in to_assess for piece in work.pieces(p))
         progress.phase("assessing", resources, "bytes")
         runner.run(_assess_task, [(p, job) for p in to_assess], progress)
     progress.close()
     inputs, results = InputTally(), ResultTally()
-    for file in files:
-        inputs.add(InputTally.from_json(json.loads(work.spilled(file.index).read_text())["tally"]))
+    for chunk in pieces:
+        inputs.add(InputTally.from_json(json.loads(work.spilled(chunk.name).read_text())["tally"]))
     for p in range(job.partitions):
         results.add(ResultTally.from_json(json.loads((work.part(p) / TALLY).read_text())))
-    _gather(job, files)
+    _gather(job, pieces)
     run = {
         "engine": "local",
         "workers": job.workers,
@@ -103,12 +104,12 @@ def run_local(job: Job, progress: Progress) -> dict[str, Any]:
     return data
 
 
-def _gather(job: Job, files: list[InputFile]) -> None:
-    """Concatenate the partitions' files (in partition order) and the files' problem reports."""
+def _gather(job: Job, pieces: list[Chunk]) -> None:
+    """Concatenate the partitions' files (in partition order) and the problem reports (in file order)."""
     work = job.work
     for name in PER_PATIENT:
         _concatenate([work.part(p) / name for p in range(job.partitions)], job.out / name)
-    _concatenate([work.problems(f.index) for f in files], job.out / INPUT_PROBLEMS)
+    _concatenate([work.problems(c.name) for c in pieces], job.out / INPUT_PROBLEMS)
 
 
 def _concatenate(sources: list[Path], target: Path) -> None:

@@ -3,9 +3,10 @@
 .work/run.json            the run's settings: input files, evaluation time, partitions, rule set. A second
                           run on the same OUTDIR continues only with the same settings (and the same
                           fixed clock when --as-of was not given), else it stops and says so.
-.work/spilled/fNNNNN.json ledger of phase 1: file NNNNN has been read completely (with its counts)
-.work/spill/pNNNN/fNNNNN.tsv   its lines for partition NNNN: ``patient \\t file \\t line \\t json``
-.work/problems/fNNNNN.ndjson   its malformed lines and resources with no Patient subject
+.work/spilled/fNNNNN-cCCCC.json  ledger of phase 1: chunk CCCCC of file NNNNN has been read completely
+                          (with its counts); a large uncompressed file is read in chunks, in parallel
+.work/spill/pNNNN/fNNNNN-cCCCC.tsv  its lines for partition NNNN: ``patient \\t file \\t line \\t json``
+.work/problems/fNNNNN-cCCCC.ndjson  its malformed lines and resources with no Patient subject
 .work/parts/pNNNN/        ledger of phase 2: partition NNNN assessed, its outputs and counts. Written
                           under a temporary name and renamed, so it is there completely or not at all:
                           a patient is never counted twice (a patient lives in exactly one partition).
@@ -28,17 +29,20 @@ class WorkDir:
     def settings_file(self) -> Path:
         return self.root / "run.json"
 
-    def spilled(self, file: int) -> Path:
-        return self.root / "spilled" / f"f{file:05d}.json"
+    def spilled(self, chunk: str) -> Path:
+        return self.root / "spilled" / f"{chunk}.json"
 
-    def piece(self, partition: int, file: int) -> Path:
-        return self.root / "spill" / f"p{partition:04d}" / f"f{file:05d}.tsv"
+    def piece(self, partition: int, chunk: str) -> Path:
+        return self.root / "spill" / f"p{partition:04d}" / f"{chunk}.tsv"
 
     def pieces(self, partition: int) -> list[Path]:
         return sorted((self.root / "spill" / f"p{partition:04d}").glob("f*.tsv"))
 
-    def problems(self, file: int) -> Path:
-        return self.root / "problems" / f"f{file:05d}.ndjson"
+    def stale_pieces(self, chunk: str) -> list[Path]:
+        return list((self.root / "spill").glob(f"p*/{chunk}.tsv"))
+
+    def problems(self, chunk: str) -> Path:
+        return self.root / "problems" / f"{chunk}.ndjson"
 
     def part(self, partition: int) -> Path:
         return self.root / "parts" / f"p{partition:04d}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import signal
@@ -14,6 +15,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bulk_export import Export, write_export
+from service.screen.inputs import list_inputs
+from service.screen.job import Job, evaluation_time
+from service.screen.local import run_local
+from service.screen.progress import LineProgress
+from service.screen.spill import chunks
 from tests.screen.support import AS_OF, read_ndjson, results, screen, sorted_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,3 +202,17 @@ def test_sigint_stops_with_exit_130_and_the_same_command_continues(tmp_path: Pat
     assert sorted_lines(out / "results.ndjson") == sorted_lines(fresh / "results.ndjson")
     assert (out / "results.ndjson").read_bytes() == (fresh / "results.ndjson").read_bytes()
     assert os.listdir(out / "fhir") == os.listdir(fresh / "fhir")
+
+
+def test_large_files_read_in_chunks_give_the_same_outputs_and_line_numbers(
+    export: Export, tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole"
+    assert screen(export.folder, whole, "--as-of", AS_OF, "--workers", "1") == 0
+    job = Job(export.folder, tmp_path / "chunked", evaluation_time(AS_OF), 2, 0, 1000, chunk_bytes=20_000)
+    assert len(chunks(list_inputs(export.folder)[3], job.chunk_bytes)) > 5  # Observation.000.ndjson
+    run_local(job, LineProgress(io.StringIO(), 60))
+    for name in ("results.ndjson", "fhir/RiskAssessment.ndjson", "input-problems.ndjson"):
+        assert (tmp_path / "chunked" / name).read_bytes() == (whole / name).read_bytes(), name
+    problems = read_ndjson(tmp_path / "chunked" / "input-problems.ndjson")
+    assert sorted((p["file"], p["line"]) for p in problems) == sorted(export.bad)
