@@ -54,10 +54,10 @@ golden: $(STAMP)
 	NECKCHECK_WRITE_GOLDEN=1 $(BIN)/pytest tests/http/test_scenarios.py -k test_golden_output
 
 ## lock: resolve pyproject.toml's dependencies again into requirements.lock (runtime, used by the
-## Dockerfile) and requirements-dev.lock (runtime + dev), with hashes; commit both
+## Dockerfile) and requirements-dev.lock (runtime + dev + the screen and spark extras), with hashes; commit both
 lock: $(STAMP)
 	$(UV_COMPILE) -o requirements.lock pyproject.toml
-	$(UV_COMPILE) -o requirements-dev.lock --extra dev -c requirements.lock pyproject.toml
+	$(UV_COMPILE) -o requirements-dev.lock --extra dev --extra screen --extra spark -c requirements.lock pyproject.toml
 
 ## sbom: CycloneDX JSON SBOM of the runtime environment -> $(SBOM): a venv holding only requirements.lock
 ## (installed with --require-hashes, as in the image), described by cyclonedx-py

@@ -75,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     db.set_defaults(run=_db)
     report = sub.add_parser("feedback-report", help="CDS Hooks card acceptance and override rates")
     report.set_defaults(run=_feedback_report)
+    screen = sub.add_parser(
+        "screen", help="screen a FHIR Bulk Data export (NDJSON), patient by patient, into OUTDIR"
+    )
+    from service.screen.command import add_arguments
+
+    add_arguments(screen)
+    screen.set_defaults(run=_screen)
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")
     serve.add_argument("--bind", help="host:port (default NECKCHECK_BIND, else 127.0.0.1:8080)")
     serve.add_argument("--workers", type=int, help="worker processes (default NECKCHECK_WORKERS, else 2)")
@@ -235,6 +242,12 @@ def _feedback_report(args: argparse.Namespace) -> int:
 
 def _percent(rate: float | None) -> str:
     return "-" if rate is None else f"{100 * rate:.0f}%"
+
+
+def _screen(args: argparse.Namespace) -> int:
+    from service.screen.command import run
+
+    return run(args)
 
 
 def _serve(args: argparse.Namespace) -> int:

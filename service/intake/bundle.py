@@ -219,9 +219,7 @@ class _Reader:
         where = f"{entry.loc}.{key}"
         reference = opt_str(ref, "reference", where)
         if reference:
-            reference = self.patients.get(reference, reference)
-            match = _PATIENT_URL.search(reference)
-            normal = f"{match.group(1)}/{match.group(2)}" if match else reference
+            normal = subject_key(self.patients.get(reference, reference))
             return normal, {"reference": normal}
         identifier = opt_obj(ref, "identifier", where)
         if identifier:
@@ -240,6 +238,14 @@ class _Reader:
             return entry.evidence.reference if entry.evidence.resolvable else None
         ref = opt_obj(entry.resource, "encounter", entry.loc)
         return None if ref is None else opt_str(ref, "reference", f"{entry.loc}.encounter")
+
+
+def subject_key(reference: str) -> str:
+    """``Patient/<id>`` (or ``Group/<id>``) for a relative, absolute or versioned reference to one, so
+    the same patient compares equal however it is written; any other reference as it is. Population
+    screening groups an export's resources by this same key."""
+    match = _PATIENT_URL.search(reference)
+    return f"{match.group(1)}/{match.group(2)}" if match else reference
 
 
 def _type_name(resource_type: str) -> str:

@@ -31,7 +31,9 @@ RUNTIME_LOCK = ROOT / "requirements.lock"
 DEV_LOCK = ROOT / "requirements-dev.lock"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 RUNTIME = [Requirement(r) for r in PROJECT["dependencies"]]
-DEV = [Requirement(r) for r in PROJECT["optional-dependencies"]["dev"]]
+# the extras requirements-dev.lock covers (Makefile `lock`): the dev tools, and what the screening tests run
+DEV_EXTRAS = ("dev", "screen", "spark")
+DEV = [Requirement(r) for extra in DEV_EXTRAS for r in PROJECT["optional-dependencies"][extra]]
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})\b")
 
@@ -141,6 +143,12 @@ def test_the_image_installs_the_lock_with_hashes_then_the_project_alone() -> Non
     assert all("--no-deps" in args for args in runs[1:])
     copies = [args for name, args in dockerfile_stages()[0] if name == "COPY"]
     assert copies[0] == "requirements.lock /src/"
+
+
+def test_make_lock_resolves_the_dev_lock_with_every_extra_the_tests_need() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    (line,) = [line for line in makefile.splitlines() if "-o requirements-dev.lock" in line]
+    assert [e for e in DEV_EXTRAS if f"--extra {e} " not in line] == []
 
 
 def test_make_installs_the_locks_with_hashes() -> None:

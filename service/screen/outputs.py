@@ -1,0 +1,68 @@
+"""The files a screening run writes, and the one writer both engines use.
+
+OUTDIR/results.ndjson        one line per patient with a fact (the issue's exact line)
+OUTDIR/fhir/*.ndjson         the RiskAssessments and draft ServiceRequests, one resource a line, ready for
+                             a FHIR server's bulk $import (ids are the deterministic ones of $assess)
+OUTDIR/not-assessed.ndjson   patients the engine refused, with the reason (the OperationOutcome's text)
+OUTDIR/escalation-without-referral.ndjson   patients whose escalation orders have no ServiceRequest
+OUTDIR/input-problems.ndjson malformed lines and resources with no Patient subject, by file and line
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import orjson
+
+from service.screen.patient import Outcome
+
+RESULTS = "results.ndjson"
+RISK_ASSESSMENTS = "fhir/RiskAssessment.ndjson"
+SERVICE_REQUESTS = "fhir/ServiceRequest.ndjson"
+NOT_ASSESSED = "not-assessed.ndjson"
+UNMATCHED = "escalation-without-referral.ndjson"
+INPUT_PROBLEMS = "input-problems.ndjson"
+PER_PATIENT = (RESULTS, RISK_ASSESSMENTS, SERVICE_REQUESTS, NOT_ASSESSED, UNMATCHED)
+
+
+class OutcomeWriter:
+    """Appends outcomes to the per-patient files under ``folder`` (a partition's, or OUTDIR itself)."""
+
+    def __init__(self, folder: Path):
+        (folder / "fhir").mkdir(parents=True, exist_ok=True)
+        self.files: dict[str, BinaryIO] = {name: (folder / name).open("wb") for name in PER_PATIENT}
+
+    def write(self, outcome: Outcome) -> None:
+        if outcome.line is not None:
+            self.files[RESULTS].write(outcome.line.encode("utf-8") + b"\n")
+        for resource in outcome.resources:
+            name = RISK_ASSESSMENTS if resource["resourceType"] == "RiskAssessment" else SERVICE_REQUESTS
+            self.files[name].write(orjson.dumps(resource) + b"\n")
+        if outcome.error is not None:
+            self.files[NOT_ASSESSED].write(_line(outcome.error))
+        if outcome.unmatched:
+            missing = {"patient": outcome.patient, "missing": list(outcome.unmatched)}
+            self.files[UNMATCHED].write(_line(missing))
+
+    def close(self) -> None:
+        for stream in self.files.values():
+            stream.close()
+
+    def __enter__(self) -> OutcomeWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def problem_line(file: str, line: int, kind: str, problem: str) -> bytes:
+    return _line({"file": file, "line": line, "kind": kind, "problem": problem})
+
+
+def _line(data: object) -> bytes:
+    return json.dumps(data, ensure_ascii=False).encode("utf-8") + b"\n"

@@ -1,0 +1,118 @@
+"""One patient's resources → the screening outcome, with exactly the engine ``$assess`` runs.
+
+The patient's Observations, QuestionnaireResponses, Patient and Encounter resources, in export order
+(file, then line), make one ``collection`` Bundle that goes through ``Assessor.run`` unchanged: what
+``POST /fhir/$assess`` would answer for that Bundle is what screening records. Both engines (local and
+Spark) call ``screen_patient``, so their results cannot differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.assess import Assessor
+from service.cds.draft_orders import drafted_orders
+from service.errors import NeckcheckError, NoFacts
+from service.rules.decide import Decision
+from service.rules.table import risk_rank
+
+FACT_TYPES = frozenset({"Observation", "QuestionnaireResponse"})
+# a ServiceRequest in these states is no referral: it was a mistake, or it was withdrawn (R4 request-status)
+NOT_A_REFERRAL = frozenset({"entered-in-error", "revoked"})
+
+
+@dataclass(frozen=True)
+class EvaluationTime:
+    """``as_of`` when given (later-dated evidence is then not used, rules.md §1); else ``now``, one fixed
+    instant for the whole run, passed as the clock so the result is what ``$assess`` says with the
+    server clock at that instant."""
+
+    as_of: dt.datetime | None = None
+    now: dt.datetime | None = None
+
+
+@dataclass
+class Outcome:
+    """What screening keeps of one patient. ``line`` is the results.ndjson line (None when the patient
+    has no fact, or could not be assessed: then ``error`` says why)."""
+
+    patient: str
+    line: str | None = None
+    risk: str | None = None
+    final: bool = True
+    rules: tuple[str, ...] = ()
+    ask: tuple[str, ...] = ()
+    resources: list[dict[str, Any]] = field(default_factory=list)  # RiskAssessment, ServiceRequests
+    escalation: tuple[str, ...] = ()  # proposed orders of moderate/high-risk rules
+    unmatched: tuple[str, ...] = ()  # of those, the ones no ServiceRequest in the data matches
+    no_facts: bool = False
+    error: dict[str, Any] | None = None
+
+
+def screen_patient(
+    assessor: Assessor,
+    patient: str,
+    resources: list[dict[str, Any]],
+    requests: list[dict[str, Any]],
+    when: EvaluationTime,
+) -> Outcome:
+    """Assess one patient; an input the engine refuses is recorded for that patient, never raised."""
+    if not any(r.get("resourceType") in FACT_TYPES for r in resources):
+        return Outcome(patient, no_facts=True)
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    try:
+        result = assessor.run(bundle, as_of=when.as_of, now=when.now)
+    except NoFacts:
+        return Outcome(patient, no_facts=True)
+    except NeckcheckError as error:
+        problems = [p.message for p in error.problems[:20]]
+        return Outcome(patient, error={"patient": patient, "status": error.status, "problems": problems})
+    decision = result.decision
+    out = [
+        e["resource"]
+        for e in result.bundle["entry"]
+        if e["resource"]["resourceType"] in ("RiskAssessment", "ServiceRequest")
+    ]
+    escalation = escalation_orders(decision, assessor)
+    drafted = drafted_orders(
+        {"entry": [{"resource": r} for r in requests if r.get("status") not in NOT_A_REFERRAL]},
+        assessor.book,
+    ).orders
+    return Outcome(
+        patient,
+        line=results_line(patient, decision),
+        risk=decision.risk,
+        final=decision.final,
+        rules=tuple(r.rule.id for r in decision.fired),
+        ask=decision.ask_about,
+        resources=out,
+        escalation=escalation,
+        unmatched=tuple(k for k in escalation if k not in drafted),
+    )
+
+
+def results_line(patient: str, decision: Decision) -> str:
+    """The issue's line, field for field: patient, status, risk, fired rules, orders (key → priority),
+    the facts to ask about, and the rule set."""
+    return json.dumps(
+        {
+            "patient": patient,
+            "status": "final" if decision.final else "preliminary",
+            "risk": decision.risk,
+            "rules": [r.rule.id for r in decision.fired],
+            "orders": {o.key: o.priority for o in decision.orders},
+            "ask": list(decision.ask_about),
+            "ruleSet": f"{decision.table_id} {decision.table_version}",
+        },
+        ensure_ascii=False,
+    )
+
+
+def escalation_orders(decision: Decision, assessor: Assessor) -> tuple[str, ...]:
+    """Orders proposed by a moderate- or high-risk rule: the escalation a referral should show."""
+    risk = {rule.id: rule.risk for rule in assessor.table.rules}
+    serious = risk_rank("moderate")
+    return tuple(o.key for o in decision.orders if any(risk_rank(risk[r]) >= serious for r in o.rules))

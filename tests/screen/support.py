@@ -1,0 +1,68 @@
+"""Helpers for the screening tests: run the command, read its outputs, and group an export the plain way.
+
+``patient_bundles`` groups an export by patient without any of service/screen's code, so a test can post
+each patient's Bundle to ``$assess`` and compare: the documented contract is one ``collection`` Bundle
+per patient of its Observation, QuestionnaireResponse, Patient and Encounter resources, in file order
+(files sorted by name), then line order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from service.cli import main
+
+AS_OF = "2026-03-10T09:00:00Z"  # the scenarios' evaluation time (benchmarks/bulk_export.py)
+ASSESSED = ("Observation", "QuestionnaireResponse", "Patient", "Encounter")
+
+
+def screen(source: Path, out: Path, *args: str) -> int:
+    return main(["screen", str(source), "--out", str(out), "--progress-every", "60", *args])
+
+
+def read_ndjson(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def results(out: Path) -> dict[str, dict[str, Any]]:
+    lines = read_ndjson(out / "results.ndjson")
+    by_patient = {line["patient"]: line for line in lines}
+    assert len(by_patient) == len(lines), "a patient counted twice"
+    return by_patient
+
+
+def sorted_lines(path: Path) -> list[str]:
+    return sorted(path.read_text(encoding="utf-8").splitlines())
+
+
+def patient_bundles(folder: Path) -> dict[str, dict[str, Any]]:
+    """Patient → its Bundle, read with json.loads and grouped here (lines that do not parse are left out)."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for path in sorted(p for p in folder.iterdir() if p.name.endswith((".ndjson", ".ndjson.gz"))):
+        data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+        for line in data.decode("utf-8").splitlines():
+            try:
+                resource = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(resource, dict) or resource.get("resourceType") not in ASSESSED:
+                continue
+            if resource["resourceType"] == "Patient":
+                groups[f"Patient/{resource['id']}"].append(resource)
+            else:
+                groups[resource["subject"]["reference"]].append(resource)
+    return {
+        patient: {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in group]}
+        for patient, group in groups.items()
+    }
+
+
+def parameters(bundle: dict[str, Any], as_of: str = AS_OF) -> dict[str, Any]:
+    return {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "bundle", "resource": bundle}, {"name": "asOf", "valueDateTime": as_of}],
+    }
