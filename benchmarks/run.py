@@ -110,6 +110,68 @@ def _target(
     }
 
 
+def screen_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 13's targets from benchmarks/screen.py's report (population screening, same run)."""
+    sizes = sorted(int(k.split("_")[1]) for k in report if k.startswith("local_") and k[6:].isdigit())
+    if len(sizes) < 2:
+        return [_target("screen: benchmark", None, ">=", 1, "", detail=str(report.get("error", ""))[:200])]
+    small, large = report[f"local_{sizes[0]}"], report[f"local_{sizes[-1]}"]
+    spark = report.get(f"spark_local2_{sizes[0]}", {})
+    sample = report.get("sample_vs_assess", {})
+    return [
+        _target(
+            f"screen: local engine, {large.get('patients', 0):,} patients, 2 workers",
+            large.get("patients_per_s"),
+            ">=",
+            2000,
+            "patients/s",
+            detail=f"{large.get('seconds')} s, {large.get('resources', 0):,} resources",
+        ),
+        _target(
+            f"screen: peak RSS, {large.get('patients', 0):,} patients (largest process)",
+            large.get("peak_rss_mb_largest_process"),
+            "<=",
+            300,
+            "MB",
+            detail=f"all processes together {large.get('peak_rss_mb_all_processes')} MB",
+        ),
+        _target(
+            f"screen: RSS growth {sizes[0]:,} -> {sizes[-1]:,} patients",
+            report.get("rss_growth_largest_process"),
+            "<=",
+            1.5,
+            "x",
+            detail=f"{small.get('peak_rss_mb_largest_process')} -> {large.get('peak_rss_mb_largest_process')} MB",
+        ),
+        _target(
+            "screen: Spark local[2] results identical to the local engine's (1 = yes)",
+            1.0 if spark.get("identical_results") else 0.0,
+            ">=",
+            1,
+            "",
+            detail=f"Spark {spark.get('seconds')} s vs local {small.get('seconds')} s, {sizes[0]:,} patients",
+        ),
+        _target(
+            "screen: patients of a 1,000 sample differing from $assess",
+            sample.get("different"),
+            "<=",
+            0,
+            "",
+            detail=f"{sample.get('compared')} compared",
+        ),
+    ]
+
+
+def screening(quick: bool) -> dict[str, Any]:
+    """benchmarks/screen.py in this run (it starts its own processes; a failure is reported, not raised)."""
+    try:
+        from benchmarks import screen
+
+        return screen.main(["--quick"] if quick else [])
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def derive(inproc: list[dict[str, Any]], http: dict[str, Any], mem: dict[str, Any]) -> dict[str, Any]:
     by = {c["case"]: c["timings"] for c in inproc}
     med = {case: {m: t[m]["median_ms"] for m in t} for case, t in by.items()}
@@ -516,14 +578,18 @@ def main() -> int:
         http = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
     log("Memory (fresh subprocess):")
     mem = memory(1000 if args.quick else 10_000)
+    log("Population screening (benchmarks/screen.py: local engine, Spark, sample against $assess):")
+    screen_report = screening(args.quick)
     results: dict[str, Any] = {
         "meta": meta,
         "inprocess": inproc,
         "audit_record": audit,
         "http": http,
         "memory": mem,
+        "screen": screen_report,
     }
     results["derived"] = derive(inproc, http, mem)
+    results["derived"]["targets"] += screen_targets(screen_report)
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["total_seconds"] = round(time.perf_counter() - started, 1)
     plot(results)
