@@ -62,13 +62,39 @@ FOLLOWED = {
 }
 
 
+# In compact JSON, an "id", "reference" or "fullUrl" member whose string is not of the form the rules
+# above allow (a nested Element.id is a plain string in FHIR, so a hit there only means "look closer")
+_ODD_MEMBER = re.compile(
+    rb'"id":"(?![A-Za-z0-9\-.]{1,64}")'
+    rb'|"reference":"(?!(?:' + _REFERENCE.pattern.encode() + rb')")'
+    rb'|"fullUrl":"(?!(?:https?://[^\s"\\]+|urn:uuid:[0-9a-fA-F-]{36}|urn:oid:[0-9.]+)")'
+)
+
+
 def looks_clean(value: Any) -> bool:
-    """True when ``value`` certainly holds no ``null`` and no control character (one fast scan)."""
+    """True when ``value`` certainly holds no ``null``, no control character, and no id, reference or
+    fullUrl of another form than the rules allow: one fast scan of the whole request, after which the
+    read resources need only their choice elements checked (``_plainly_valid``)."""
     try:
         raw = orjson.dumps(value)
-    except TypeError:  # an integer beyond 64 bits somewhere: let the exact walk decide
+    except TypeError:  # an integer beyond 64 bits somewhere: let the exact checks decide
         return False
-    return b"null" not in raw and _CONTROL_ESCAPE.search(raw) is None
+    return b"null" not in raw and _CONTROL_ESCAPE.search(raw) is None and _ODD_MEMBER.search(raw) is None
+
+
+# one search over an object's keys finds every choice-element key: "valueBoolean valueString" -> 2 values
+_CHOICE_KEYS = {
+    path: re.compile(rf"\b({'|'.join(prefixes)})[A-Z]") for path, prefixes in CHOICES.items() if prefixes
+}
+
+
+def _plainly_valid(resource: dict[str, Any]) -> bool:
+    """The common case, decided without building a single message: an Observation (most of a large
+    Bundle) in a request that ``looks_clean``, with one type per choice element."""
+    if resource.get("resourceType") != "Observation" or "component" in resource:
+        return False
+    found = _CHOICE_KEYS["Observation"].findall(" ".join(resource))
+    return len(found) == len(set(found))
 
 
 def check_resource(
@@ -76,9 +102,11 @@ def check_resource(
 ) -> None:
     """Raise ``InvalidInput`` naming every place where ``resource`` breaks the FHIR JSON rules above.
 
-    ``clean`` says a scan of the whole request already found no null and no control character;
-    ``full_url`` is the Bundle entry's, which stands in for the reference of a resource without an id.
+    ``clean`` is ``looks_clean`` of the whole request; ``full_url`` is the Bundle entry's, which stands in
+    for the reference of a resource without an id.
     """
+    if clean and _plainly_valid(resource):
+        return
     problems: list[Problem] = []
     if full_url is not None and not _is_full_url(full_url):
         where = loc.removesuffix(".resource") + ".fullUrl"
