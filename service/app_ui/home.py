@@ -12,6 +12,7 @@ from html import escape
 from flask import Blueprint, Response, current_app, send_from_directory
 
 from service.http.auth import public_base
+from service.http.responses import locked_down
 from service.packaged import UI_STATIC
 
 bp = Blueprint("home", __name__)
@@ -65,9 +66,7 @@ QuestionnaireResponse; the answer is a RiskAssessment with draft ServiceRequests
 
 
 def _strict(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return locked_down(response, CSP)
 
 
 @bp.get("/")

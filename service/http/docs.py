@@ -15,6 +15,7 @@ from flask import Blueprint, Response, send_file, send_from_directory
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # ships no py.typed
 
 from service.errors import NotFound
+from service.http.responses import locked_down
 from service.packaged import OPENAPI_FILE
 
 bp = Blueprint("docs", __name__)
@@ -61,9 +62,7 @@ INIT = """window.onload = function () {
 
 
 def _strict(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return locked_down(response, CSP)
 
 
 @bp.get("/openapi.yaml")
