@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from tests.cds.support import feedback_on, numbered_hook_request
 from tests.live import free_port, running
 from tests.postgres import Cluster
 from tests.scenarios import body
+from tests.storage.records import audit_event as event
 
 NECKCHECK = Path(sys.executable).with_name("neckcheck")
 PATIENT_VIEW = "/cds-services/neckcheck-patient-view"
@@ -234,22 +234,6 @@ def test_readiness_turns_503_when_the_spool_is_not_writable(
 def test_the_spool_bound_is_checked_at_start(make_app: Callable[..., Flask]) -> None:
     with pytest.raises(ConfigError, match="NECKCHECK_SPOOL_MAX_BYTES must be at least 4096"):
         make_app(spool_max_bytes=100)
-
-
-def event(**changes: str) -> AuditEvent:
-    values = {
-        "id": str(uuid.uuid4()),
-        "at": "2026-11-02T10:00:00+00:00",
-        "channel": "http",
-        "caller": "dev",
-        "rule_set": "neckcheck-escalation 1.0.0",
-        "input_hash": "0" * 64,
-        "input_ids": ["Observation/o1"],
-        "output_ids": ["ra-1"],
-        "status": "final",
-        "risk": "low",
-    }
-    return AuditEvent(**{**values, **changes})
 
 
 def refused_by_postgresql() -> list[AuditEvent]:

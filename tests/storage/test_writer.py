@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from service.storage.records import writer_for
 from service.storage.schema import audit, cards, feedback
 from tests.cds.support import feedback_on, numbered_hook_request
 from tests.live import running
+from tests.storage.records import audit_event
 
 PATIENT_VIEW = "/cds-services/neckcheck-patient-view"
 
@@ -179,20 +181,7 @@ def test_spooled_lines_of_every_kind_are_replayed_including_audit_lines_from_bef
     app = make_app()
     writer, engine = app.extensions["neckcheck.writer"], app.extensions["neckcheck.database"]
     issued = card(1)
-    old_style = AuditEvent.from_record(
-        {
-            "id": str(uuid.uuid4()),
-            "at": "2026-11-02T10:00:00+00:00",
-            "channel": "http",
-            "caller": "dev",
-            "rule_set": "neckcheck-escalation 1.0.0",
-            "input_hash": "0" * 64,
-            "input_ids": ["Observation/o1"],
-            "output_ids": ["ra-1"],
-            "status": "final",
-            "risk": "low",
-        }
-    )
+    old_style = AuditEvent.from_record(asdict(audit_event()))  # a spool line from before "kind"
     legacy = old_style.line().replace('{"kind": "audit", ', "{")
     assert '"kind"' not in legacy
     writer.spool.append([issued.line(), feedback_about(issued.uuid).line(), legacy, '{"kind": "nonsense"}'])
