@@ -186,16 +186,23 @@ def _check_id(resource: dict[str, Any], loc: str, problems: list[Problem]) -> No
 
 
 def _check_choices(holder: dict[str, Any], path: str, loc: str, problems: list[Problem]) -> None:
-    for prefix in CHOICES.get(path, ()):
-        found = [key for key in holder if key.startswith(prefix)]
-        if len(found) < 2:  # the common case
+    """Name every key past the first of a choice element (the same _CHOICE_KEYS as _plainly_valid)."""
+    pattern = _CHOICE_KEYS.get(path)
+    if pattern is None:
+        return
+    first: dict[str, str] = {}
+    for key in holder:
+        match = pattern.match(key)  # a prefix then a type name: "valueBoolean"
+        if match is None:
             continue
-        typed = [key for key in found if key[len(prefix) : len(prefix) + 1].isupper()]  # not "valueSet"
-        for key in typed[1:]:
+        prefix = match.group(1)
+        if prefix in first:
             where = f"{loc}.{key}"
             problems.append(
-                Problem(f"{loc} has both {typed[0]} and {key}: {prefix}[x] takes one type", where)
+                Problem(f"{loc} has both {first[prefix]} and {key}: {prefix}[x] takes one type", where)
             )
+        else:
+            first[prefix] = key
 
 
 def _is_full_url(url: str) -> bool:
