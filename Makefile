@@ -9,7 +9,7 @@ SBOM ?= sbom.cdx.json
 UV_COMPILE := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
 	--custom-compile-command 'make lock' $(UPGRADE)
 
-.PHONY: run test lint typecheck unit deploy-check bench golden lock sbom schemas clean
+.PHONY: vendor run test lint typecheck unit deploy-check bench golden lock sbom schemas clean
 
 # Dependencies are declared in pyproject.toml and installed from the hashed locks (`make lock`):
 # the runtime ones (as in the image), then the project itself without dependencies, then the dev tools.
@@ -19,14 +19,19 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m service.app_ui.vendor
 	touch $(STAMP)
 
 ## run: serve on http://127.0.0.1:8080 under gunicorn with the embedded default config
-run: $(STAMP)
+run: vendor
 	NECKCHECK_INSECURE_DEV=1 $(BIN)/neckcheck serve
 
+## vendor: fetch the clinician app's pinned browser library (service/app_ui/vendor.json) from the npm registry
+vendor: $(STAMP)
+	$(BIN)/python -m service.app_ui.vendor
+
 ## test: ruff, mypy, the deployment checks, then every test
-test: $(STAMP) lint typecheck deploy-check unit
+test: $(STAMP) vendor lint typecheck deploy-check unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests benchmarks deploy

@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.app_ui import app as clinician_app
 from service.app_ui import home
 from service.assess import Assessor
 from service.cds.discovery import prefetch_templates
@@ -85,6 +86,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(clinician_app.bp)
     return app
 
 

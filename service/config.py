@@ -59,6 +59,10 @@ class Settings:
     fhir_retries: int = 1
     fhir_max_pages: int = 5
     cds_fhir_deadline: float = 2.0  # seconds for all FHIR-server reads of one hook call, retries and pages
+    # the clinician app (/app/): its OAuth 2.0 client id as registered with the EHR, and the EHR's origins
+    # beyond its FHIR servers (an authorization server elsewhere, a page that frames the app), space-separated
+    app_client_id: str = "neckcheck"
+    app_ehr_origins: str = ""
 
     @property
     def allowed_origins(self) -> frozenset[str]:

@@ -36,6 +36,11 @@ class CardContext:
     drafted: frozenset[str] = frozenset()  # order keys already among the draft orders (order-sign)
     spine_instead_of_brain: bool = False
 
+    @property
+    def app_launch_url(self) -> str:
+        """The clinician app's SMART launch URL, served beside the PlanDefinition (same public base)."""
+        return self.plan_definition_url.rsplit("/fhir/PlanDefinition/", 1)[0] + "/app/launch"
+
 
 @cache  # immutable data, read once per process rather than on every card
 def override_reasons(path: Path = OVERRIDE_REASONS) -> list[dict[str, str]]:
@@ -72,6 +77,10 @@ def card_for(
             {"label": "Rule set (FHIR PlanDefinition)", "url": ctx.plan_definition_url, "type": "absolute"}
         ],
     }
+    # CDS Hooks 2.0.1 §Link: type "smart" is a SMART app the EHR launches (it adds iss and launch). Every card
+    # offers the app; a preliminary one offers it first, since its questions are what the app asks.
+    app = {"label": "Open in the neckcheck app", "url": ctx.app_launch_url, "type": "smart"}
+    card["links"].insert(0 if not decision.final else len(card["links"]), app)
     if not decision.final:
         card["links"].append(
             {

@@ -25,6 +25,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema
 
+from service.payloads.app import AppAssessSchema
 from service.payloads.cds_hooks import FeedbackRequestSchema, HookRequestSchema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ YAML_WIDTH = 110  # openapi.yaml's line width
 class Published:
     component: str  # its name under openapi.yaml components.schemas
     schema: type[Schema]
-    file: str  # under schemas/cds-hooks/
+    file: str  # under schemas/
     title: str
 
 
@@ -45,11 +46,20 @@ PUBLISHED = (
     Published(
         "HookRequest",
         HookRequestSchema,
-        "hook-request.schema.json",
+        "cds-hooks/hook-request.schema.json",
         "CDS Hooks 2.0.1 hook request, as neckcheck reads it",
     ),
     Published(
-        "FeedbackRequest", FeedbackRequestSchema, "feedback.schema.json", "CDS Hooks 2.0.1 feedback request"
+        "FeedbackRequest",
+        FeedbackRequestSchema,
+        "cds-hooks/feedback.schema.json",
+        "CDS Hooks 2.0.1 feedback request",
+    ),
+    Published(
+        "AppAssessRequest",
+        AppAssessSchema,
+        "app/assess-request.schema.json",
+        "The clinician app's request to POST /app/api/assess",
     ),
 )
 
@@ -100,11 +110,11 @@ def render() -> dict[Path, str]:
         item = next(p for p in PUBLISHED if p.component == name)
         document = {
             "$schema": JSON_SCHEMA_DIALECT,
-            "$id": f"https://neckcheck.org/schemas/cds-hooks/{item.file}",
+            "$id": f"https://neckcheck.org/schemas/{item.file}",
             "title": item.title,
             **schema,
         }
-        path = ROOT / "schemas" / "cds-hooks" / item.file
+        path = ROOT / "schemas" / item.file
         files[path] = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     text = OPENAPI.read_text(encoding="utf-8")
     for name, schema in schema_objects("3.0.3").items():

@@ -158,6 +158,10 @@ class JwtVerifier:
         """The FHIR servers that hook calls from ``iss`` (a verified token's issuer) may make us contact."""
         return FhirServerPolicy(f"issuer {iss!r}", self._issuers[iss].fhir_servers)
 
+    def all_fhir_servers(self) -> frozenset[FhirBase]:
+        """Every FHIR server any trusted issuer lists: where the clinician app may read a patient's data."""
+        return frozenset(base for issuer in self._issuers.values() for base in issuer.fhir_servers)
+
     def _issuer_of(self, token: str) -> TrustedIssuer:
         # Unverified read only to choose the keys; the signature check below covers the same payload.
         try:

@@ -128,12 +128,22 @@ def test_preliminary_card_names_the_unassessed_urgent_signs(client: FlaskClient)
         "type": "absolute",
     }
     assert client.get(form["url"]).status_code == 200
+    # the app that asks those questions comes first, as a SMART link the EHR launches
+    assert card["links"][0] == {
+        "label": "Open in the neckcheck app",
+        "url": "http://localhost/app/launch",
+        "type": "smart",
+    }
+    assert client.get(card["links"][0]["url"]).status_code == 200
 
 
 def test_a_final_card_links_no_questionnaire(client: FlaskClient) -> None:
     _, response = call(client, PATIENT_VIEW, hook_request("S1-observations.json"))
     (card,) = response["cards"]
-    assert [link["label"] for link in card["links"]] == ["Rule set (FHIR PlanDefinition)"]
+    assert [(link["label"], link["type"]) for link in card["links"]] == [
+        ("Rule set (FHIR PlanDefinition)", "absolute"),
+        ("Open in the neckcheck app", "smart"),
+    ]
 
 
 def test_card_carries_source_override_reasons_and_the_plan_definition(client: FlaskClient) -> None:

@@ -20,9 +20,14 @@ def test_the_committed_file_is_what_the_generator_writes(path: Path) -> None:
     )
 
 
-def test_the_generator_owns_both_schema_files_and_openapi_yaml() -> None:
+def test_the_generator_owns_the_schema_files_and_openapi_yaml() -> None:
     names = {path.name for path in render()}
-    assert names == {"hook-request.schema.json", "feedback.schema.json", "openapi.yaml"}
+    assert names == {
+        "hook-request.schema.json",
+        "feedback.schema.json",
+        "assess-request.schema.json",
+        "openapi.yaml",
+    }
 
 
 def test_openapi_yaml_uses_the_generated_components() -> None:

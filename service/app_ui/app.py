@@ -1,0 +1,184 @@
+"""``/app/``: the SMART on FHIR clinician app, served by the service itself, and its demo.
+
+CDS Hooks cards link here (a ``smart`` link to ``/app/launch``). The page:
+- launches: ``/app/launch?iss=&launch=`` runs the SMART App Launch 2.x EHR launch (discovery, PKCE) with
+  the vendored fhirclient library, which returns to ``/app/``;
+- reads an open FHIR server: ``/app/?iss=<base>&patient=<id>`` (demos and tests; no authorization);
+- runs the demo: ``/app/?sample=<id>&patient=<id>`` on a packaged sample, writing nowhere.
+Each turn posts to ``/app/api/assess``; the service reads the patient's data itself (service.app_ui.loop)
+and answers with what to show. Saving to the chart is the browser's one write, with the clinician's own
+token, to the EHR's FHIR server.
+
+Pages carry a strict Content-Security-Policy: scripts and styles from this service only, connections to
+this service and the FHIR servers the service trusts (loopback in insecure dev), plus the EHR origins an
+operator names (NECKCHECK_APP_EHR_ORIGINS: an authorization server elsewhere, a page that frames the app).
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from flask import Blueprint, Response, current_app, g, request, send_from_directory
+
+from service.app_ui import vendor
+from service.app_ui.loop import Reader, run_turn
+from service.app_ui.samples import samples
+from service.errors import NotFound, PrefetchUnavailable, Unsupported
+from service.http.auth import record, settings
+from service.http.responses import json_response, locked_down
+from service.intake.json_body import parse_json
+from service.packaged import UI_STATIC
+from service.payloads.app import app_assess_request
+from service.security.fhir_servers import FhirBase, FhirServerPolicy
+
+bp = Blueprint("app", __name__, url_prefix="/app")
+
+# SMART App Launch 2.x scopes the app asks for (v2 syntax, §Scopes): read what the rules use, write what
+# "save to chart" creates; openid fhirUser name the clinician.
+SCOPES = (
+    "launch openid fhirUser patient/Observation.rs patient/QuestionnaireResponse.cruds "
+    "patient/RiskAssessment.c patient/ServiceRequest.c"
+)
+ASSETS = ("app.js", "app.css")
+
+SHELL = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>neckcheck: facial numbness with neck pain</title>
+<link rel="stylesheet" href="/app/app.css">
+<link rel="icon" href="/home.svg" type="image/svg+xml">
+<script src="/app/vendor/fhir-client.js" defer></script>
+<script src="/app/app.js" defer></script>
+</head>
+<body>
+<header class="bar"><a href="/">neckcheck</a> <span>{rules}</span></header>
+<main id="app" data-client-id="{client_id}" data-scope="{scope}" data-demo-list="/app/demo">
+<h1>Facial numbness with neck pain: when to escalate</h1>
+<p id="state" role="status" aria-live="polite">Loading…</p>
+</main>
+</body>
+</html>
+"""
+
+DEMO = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>neckcheck demo: sample patients</title>
+<link rel="stylesheet" href="/app/app.css">
+<link rel="icon" href="/home.svg" type="image/svg+xml">
+</head>
+<body>
+<header class="bar"><a href="/">neckcheck</a> <span>{rules}</span></header>
+<main>
+<h1>Demo: sample patients</h1>
+<p>The public test scenarios as patients. Choosing one opens the clinician app on that sample's data, as a
+CDS Hooks card would open it from an EHR. Nothing is read from or written to any chart.
+Samples are assessed as of their own date.</p>
+<ul class="samples">
+{items}
+</ul>
+</main>
+</body>
+</html>
+"""
+
+
+def _csp() -> str:
+    s = settings()
+    origins = sorted({f"{b.scheme}://{b.host}:{b.port}" for b in _trusted_servers()})
+    if s.insecure_dev:
+        origins += ["http://127.0.0.1:*", "http://localhost:*"]
+    extra = s.app_ehr_origins.split()
+    connect = " ".join(["'self'", *origins, *extra])
+    frames = " ".join(["'self'", *extra])
+    return (
+        f"default-src 'self'; connect-src {connect}; img-src 'self' data:; object-src 'none'; "
+        f"frame-ancestors {frames}; base-uri 'none'; form-action 'self'"
+    )
+
+
+def _trusted_servers() -> frozenset[FhirBase]:
+    verifier = current_app.extensions["neckcheck.jwt"]
+    servers: frozenset[FhirBase] = verifier.all_fhir_servers() if verifier is not None else frozenset()
+    return servers
+
+
+def _policy() -> FhirServerPolicy:
+    """Where the app may make the service read: every trusted issuer's FHIR servers; loopback in dev."""
+    if settings().insecure_dev:
+        return FhirServerPolicy.insecure_dev()
+    return FhirServerPolicy("the clinician app", _trusted_servers())
+
+
+def _page(html: str) -> Response:
+    response = locked_down(Response(html, mimetype="text/html"), _csp())
+    response.headers["Cache-Control"] = "no-store"  # the page carries per-launch state in its URL
+    return response
+
+
+def _rules() -> str:
+    assessor = current_app.extensions["neckcheck.assessor"]
+    return escape(f"rule set {assessor.table.id} {assessor.table.version}")
+
+
+@bp.get("/")
+@bp.get("/launch")
+def shell() -> Response:
+    """The app's one page; its script tells launch, return from authorization, open server and demo apart."""
+    if vendor.missing():
+        raise PrefetchUnavailable(
+            "the app's browser library was not vendored at build time: run `make vendor` "
+            "(python -m service.app_ui.vendor) before building",
+            "app",
+        )
+    return _page(
+        SHELL.format(rules=_rules(), client_id=escape(settings().app_client_id), scope=escape(SCOPES))
+    )
+
+
+@bp.get("/demo")
+def demo() -> Response:
+    items = "\n".join(
+        f'<li><a href="/app/?sample={escape(s.id)}&amp;patient={escape(s.patient)}">'
+        f"<strong>{escape(s.id)}</strong> {escape(s.title)}</a></li>"
+        for s in samples()
+    )
+    return _page(DEMO.format(rules=_rules(), items=items))
+
+
+@bp.get("/<asset>")
+def asset(asset: str) -> Response:
+    if asset not in ASSETS:
+        raise NotFound(f"/app/{asset[:64]} not found")
+    return locked_down(send_from_directory(UI_STATIC, asset, max_age=300), _csp())
+
+
+@bp.get("/vendor/<name>")
+def vendored(name: str) -> Response:
+    shipped = {f for spec in vendor.pins().values() for f in spec["files"].values()}
+    if name not in shipped or not (vendor.TARGET / name).is_file():
+        raise NotFound(f"/app/vendor/{name[:64]} not found")
+    return locked_down(send_from_directory(vendor.TARGET, name, max_age=3600), _csp())
+
+
+@bp.post("/api/assess")
+def assess() -> Response:
+    """One turn of the app: the patient's data read by the service, plus the clinician's answers."""
+    if (request.mimetype or "").lower() != "application/json":
+        raise Unsupported(
+            f"Content-Type {str(request.content_type)[:60]!r} is not supported; send application/json"
+        )
+    payload = app_assess_request(parse_json(request.get_data(cache=False)))
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else None
+    ext = current_app.extensions
+    reader = Reader(ext["neckcheck.fhir_client"], _policy(), ext["neckcheck.prefetch_templates"])
+    turn = run_turn(payload, token, ext["neckcheck.assessor"], reader, ext["neckcheck.clock"]())
+    if not turn.demo:  # the demo reads packaged samples and records nothing
+        g.caller = f"app|{payload['fhirServer'][:200]}"
+        record(turn.assessment, turn.bundle, "app")
+    return json_response(turn.view)

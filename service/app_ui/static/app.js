@@ -1,0 +1,285 @@
+// neckcheck clinician app: one page for the SMART EHR launch, the open-server mode and the demo.
+// The service reads the patient's data and decides (POST /app/api/assess); this script only launches,
+// shows what the service answered, collects the missing answers and, on the clinician's confirmation,
+// saves the transaction the service prepared to the EHR's FHIR server with the clinician's own token.
+"use strict";
+
+(function () {
+  const root = document.getElementById("app");
+  const params = new URLSearchParams(window.location.search);
+  const session = { fhirServer: null, patient: null, sample: null, client: null, token: null };
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === "text") node.textContent = value;
+      else node.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children) {
+      if (child !== null && child !== undefined) node.append(child);
+    }
+    return node;
+  }
+
+  function say(text, kind) {
+    let state = document.getElementById("state");
+    if (!state) {
+      state = el("p", { id: "state", role: "status", "aria-live": "polite" });
+      root.prepend(state);
+    }
+    state.textContent = text;
+    state.className = kind || "";
+  }
+
+  function problemText(body, fallback) {
+    if (body && body.resourceType === "OperationOutcome" && Array.isArray(body.issue)) {
+      return body.issue.map((i) => i.diagnostics || (i.details && i.details.text) || i.code).join("; ");
+    }
+    return fallback;
+  }
+
+  // ---- one turn: the service reads, assesses and answers with the screen ----
+  async function assess(answers) {
+    const body = { patient: session.patient };
+    if (session.sample) body.sample = session.sample;
+    else body.fhirServer = session.fhirServer;
+    if (answers) body.answers = answers;
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    if (session.token) headers.Authorization = "Bearer " + session.token;
+    const response = await fetch("/app/api/assess", { method: "POST", headers, body: JSON.stringify(body) });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(problemText(data, "The assessment failed (HTTP " + response.status + ")."));
+    return data;
+  }
+
+  // ---- the screen ----
+  function resultPanel(view) {
+    const panel = el("section", { class: "result risk-" + view.risk, "aria-labelledby": "result-title" });
+    panel.append(
+      el("h2", { id: "result-title", tabindex: "-1", text: "Result" }),
+      el("p", { class: "headline" },
+        "Risk ", el("strong", { "data-testid": "risk", text: view.risk }),
+        " · ", el("span", { "data-testid": "status", class: "status-" + view.status, text: view.status })),
+      el("p", { text: view.summary }),
+      el("p", { class: "meta", text: "Patient " + view.patient.replace("Patient/", "") + " · assessed as of " + view.asOf }),
+    );
+    if (view.why) panel.append(el("p", { class: "why", role: "note", text: view.why }));
+    return panel;
+  }
+
+  function rulesPanel(view) {
+    const section = el("section", { "aria-labelledby": "rules-title" }, el("h2", { id: "rules-title", text: "Why" }));
+    if (!view.rules.length) {
+      section.append(el("p", { text: "No escalation rule fired." }));
+      return section;
+    }
+    const list = el("ul", { class: "rules" });
+    for (const rule of view.rules) {
+      list.append(el("li", { "data-rule": rule.id },
+        el("strong", { text: rule.title }), " (" + rule.risk + "): " + rule.outcome,
+        el("blockquote", { text: rule.guideline })));
+    }
+    section.append(list);
+    return section;
+  }
+
+  function evidencePanel(view) {
+    const section = el("section", { "aria-labelledby": "evidence-title" }, el("h2", { id: "evidence-title", text: "Evidence" }));
+    const table = el("table", { class: "evidence" });
+    table.append(el("caption", { text: "What the chart and the answers say, with the date of each record" }));
+    table.append(el("thead", {}, el("tr", {},
+      el("th", { scope: "col", text: "Finding" }), el("th", { scope: "col", text: "Value" }), el("th", { scope: "col", text: "Date" }))));
+    const body = el("tbody");
+    for (const item of view.evidence) {
+      body.append(el("tr", { "data-fact": item.fact },
+        el("th", { scope: "row", text: item.label }),
+        el("td", { text: item.value + (item.conflict ? " (" + item.conflict + ")" : "") }),
+        el("td", { text: item.date ? item.date.slice(0, 10) : "undated" })));
+    }
+    table.append(body);
+    section.append(table);
+    return section;
+  }
+
+  function ordersPanel(view) {
+    const section = el("section", { "aria-labelledby": "orders-title" }, el("h2", { id: "orders-title", text: "Proposed orders" }));
+    if (!view.orders.length) {
+      section.append(el("p", { text: "None proposed." }));
+      return section;
+    }
+    const list = el("ul", { class: "orders" });
+    for (const order of view.orders) {
+      list.append(el("li", {}, el("span", { class: "draft", text: "Draft proposal" }), " " + order.title + " (" + order.priority + ")"));
+    }
+    section.append(list, el("p", { class: "meta", text: "Proposals only: a clinician decides whether to order." }));
+    return section;
+  }
+
+  function question(q, index) {
+    const id = "q-" + index;
+    const group = el("fieldset", { class: "question", "data-fact": q.fact });
+    group.append(el("legend", { text: q.text }));
+    if (q.type === "boolean" || q.type === "choice") {
+      const options = q.type === "boolean"
+        ? [{ code: "true", display: "Yes" }, { code: "false", display: "No" }]
+        : q.options;
+      options.forEach((option, i) => {
+        const input = el("input", { type: "radio", name: q.fact, id: id + "-" + i, value: option.code });
+        group.append(el("div", { class: "option" }, input, el("label", { for: id + "-" + i, text: option.display })));
+      });
+      group.append(el("p", { class: "hint", text: "Leave unanswered if not known: it stays unknown, never \"no\"." }));
+    } else {
+      group.append(el("label", { for: id, text: "Answer" }),
+        el("input", { id, name: q.fact, type: q.type === "integer" ? "number" : "date", min: q.type === "integer" ? 0 : null, inputmode: q.type === "integer" ? "numeric" : null }));
+    }
+    return group;
+  }
+
+  function readAnswers(form, view) {
+    const answers = {};
+    for (const q of view.ask) {
+      const field = form.elements[q.fact];
+      if (!field) continue;
+      const value = field.value;
+      if (value === "" || value === undefined) continue;
+      if (q.type === "boolean") answers[q.fact] = value === "true";
+      else if (q.type === "integer") answers[q.fact] = Number(value);
+      else answers[q.fact] = value;
+    }
+    return answers;
+  }
+
+  function askPanel(view, answered) {
+    const section = el("section", { "aria-labelledby": "ask-title", class: "ask" });
+    section.append(el("h2", { id: "ask-title", text: "Ask the patient" }),
+      el("p", { text: "Only what the assessment is missing. Submitting reassesses with these answers." }));
+    const form = el("form", { novalidate: true });
+    const list = el("div", { "data-testid": "ask" });
+    view.ask.forEach((q, i) => list.append(question(q, i)));
+    form.append(list, el("button", { type: "submit", "data-testid": "submit-answers", text: "Submit answers and reassess" }));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const answers = Object.assign({}, answered, readAnswers(form, view));
+      say("Reassessing…");
+      try {
+        show(await assess(answers), answers);
+      } catch (error) {
+        say(error.message, "error");
+      }
+    });
+    section.append(form);
+    return section;
+  }
+
+  function savePanel(view) {
+    const section = el("section", { "aria-labelledby": "save-title", class: "save" });
+    const count = view.save.entry.length;
+    section.append(el("h2", { id: "save-title", text: "Save to the chart" }));
+    const answer = el("div", { id: "save-answer", role: "status", "aria-live": "polite" });
+    const button = el("button", { type: "button", "data-testid": "save-to-chart", text: "Save to chart…" });
+    const confirm = el("div", { class: "confirm", hidden: true, role: "group", "aria-labelledby": "confirm-text" });
+    const where = session.sample ? "nowhere: this is the demo" : session.fhirServer;
+    confirm.append(
+      el("p", { id: "confirm-text", text: "Save " + count + " resources (your answers, the RiskAssessment and the draft orders) to " + where + "?" }),
+      el("button", { type: "button", "data-testid": "confirm-save", text: "Yes, save" }),
+      el("button", { type: "button", class: "secondary", "data-testid": "cancel-save", text: "Cancel" }));
+    button.addEventListener("click", () => {
+      confirm.hidden = false;
+      confirm.querySelector("[data-testid=confirm-save]").focus();
+    });
+    confirm.querySelector("[data-testid=cancel-save]").addEventListener("click", () => {
+      confirm.hidden = true;
+      button.focus();
+    });
+    confirm.querySelector("[data-testid=confirm-save]").addEventListener("click", async () => {
+      confirm.hidden = true;
+      await save(view.save, answer);
+    });
+    section.append(button, confirm, answer);
+    return section;
+  }
+
+  async function save(transaction, answer) {
+    answer.replaceChildren();
+    if (session.sample) {
+      answer.append(el("p", { "data-testid": "save-result", text: "Demo: nothing was written. This is the transaction an EHR's FHIR server would receive:" }),
+        el("pre", { class: "json", tabindex: "0", text: JSON.stringify(transaction, null, 2) }));
+      return;
+    }
+    answer.append(el("p", { text: "Saving…" }));
+    let response;
+    let data = null;
+    try {
+      const headers = { "Content-Type": "application/fhir+json", Accept: "application/fhir+json" };
+      if (session.token) headers.Authorization = "Bearer " + session.token;
+      response = await fetch(session.fhirServer, { method: "POST", headers, body: JSON.stringify(transaction) });
+      data = await response.json().catch(() => null);
+    } catch (error) {
+      answer.replaceChildren(el("p", { class: "error", "data-testid": "save-result", text: "The FHIR server could not be reached: " + error.message }));
+      return;
+    }
+    if (!response.ok) {
+      answer.replaceChildren(el("p", { class: "error", "data-testid": "save-result",
+        text: "The FHIR server refused the save (HTTP " + response.status + "): " + problemText(data, "no reason given") }));
+      return;
+    }
+    const list = el("ul", { "data-testid": "save-entries" });
+    for (const entry of (data && data.entry) || []) {
+      const r = entry.response || {};
+      list.append(el("li", { text: (r.status || "?") + " " + (r.location || "") }));
+    }
+    answer.replaceChildren(el("p", { "data-testid": "save-result", class: "ok", text: "Saved: the FHIR server answered HTTP " + response.status + "." }), list);
+  }
+
+  function show(view, answered) {
+    root.replaceChildren(el("h1", { text: "Facial numbness with neck pain: when to escalate" }),
+      el("p", { id: "state", role: "status", "aria-live": "polite" }));
+    say(view.status === "final" ? "Final result." : "Preliminary result: questions to ask below.");
+    root.append(resultPanel(view));
+    if (view.ask.length) root.append(askPanel(view, answered || {}));
+    root.append(rulesPanel(view), evidencePanel(view), ordersPanel(view), savePanel(view));
+    document.getElementById("result-title").focus({ preventScroll: true });
+  }
+
+  // ---- how the page was opened ----
+  async function start() {
+    if (window.location.pathname.endsWith("/launch")) {
+      say("Connecting to the EHR…");
+      // SMART App Launch 2.x EHR launch: fhirclient reads iss and launch from the URL, discovers
+      // .well-known/smart-configuration and redirects to the authorization endpoint with PKCE (S256).
+      await FHIR.oauth2.authorize({
+        clientId: root.dataset.clientId,
+        scope: root.dataset.scope,
+        redirectUri: new URL("/app/", window.location.href).href,
+        pkceMode: "required",
+      });
+      return;
+    }
+    if (params.get("sample")) {
+      session.sample = params.get("sample");
+      session.patient = params.get("patient");
+    } else if (params.get("iss") && params.get("patient")) {
+      session.fhirServer = params.get("iss").replace(/\/+$/, "");
+      session.patient = params.get("patient");
+    } else if (params.get("code") || params.get("state") || sessionStorage.getItem("SMART_KEY")) {
+      say("Completing the sign-in…");
+      const client = await FHIR.oauth2.ready();
+      session.client = client;
+      session.fhirServer = client.state.serverUrl.replace(/\/+$/, "");
+      session.patient = client.patient.id;
+      session.token = client.state.tokenResponse && client.state.tokenResponse.access_token;
+      if (!session.patient) throw new Error("The EHR did not say which patient to open (no patient in the launch context).");
+      window.history.replaceState(null, "", "/app/");
+    } else {
+      root.append(el("p", {}, "Open this app from a neckcheck card in your EHR, or try the ",
+        el("a", { href: root.dataset.demoList, text: "demo with sample patients" }), "."));
+      say("No patient: nothing to show.");
+      return;
+    }
+    say("Reading the patient's data…");
+    show(await assess(null), null);
+  }
+
+  start().catch((error) => say(error.message || String(error), "error"));
+})();
