@@ -14,6 +14,7 @@ from werkzeug.test import TestResponse
 
 from service.app import create_app
 from service.assess import Assessor
+from tests.fhir_server import FhirServer, running
 from tests.openapi_contract import check_response
 from tests.postgres import Cluster
 from tests.support import bundle_of, observation, summary
@@ -59,6 +60,15 @@ def postgres() -> Iterator[Cluster]:
     cluster.start()
     yield cluster
     cluster.remove()
+
+
+@pytest.fixture(scope="session")
+def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServer]:
+    """A real FHIR R4 server (SEKMET, from PyPI) on 127.0.0.1 for the whole run; its data in a temp folder.
+
+    Shared by every test that asks for it: load a sample patient under an id of the test's own."""
+    with running(tmp_path_factory.mktemp("fhir-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -63,22 +63,35 @@ def start(folder: Path, command: list[str] | None = None, cwd: Path = ROOT, **en
         "NECKCHECK_SPOOL_DIR": str(folder / "spool"),
         **env,
     }
+    url = f"http://127.0.0.1:{port}"
+    process = launch(command or MAKE_RUN, folder, f"{url}/healthz", "gunicorn", cwd=cwd, env=environment)
+    return Server(process, url)
+
+
+def launch(
+    command: list[str],
+    folder: Path,
+    ready: str,
+    what: str,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    seconds: float = 30,
+) -> subprocess.Popen[bytes]:
+    """Start a server process, its output in ``folder/server.log``, and wait until GET ``ready`` succeeds;
+    if it does not within ``seconds``, kill it and raise with the end of its log."""
     log = folder / "server.log"  # a file, not a pipe: an unread pipe fills up and blocks the server
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            command or MAKE_RUN, cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                return Server(process, url)
+            if requests.get(ready, timeout=2).ok:
+                return process
         except requests.ConnectionError:
             time.sleep(0.2)
     process.kill()
     process.wait(timeout=10)
-    raise RuntimeError(f"gunicorn did not start: {log.read_text(errors='replace')[-2000:]}")
+    raise RuntimeError(f"{what} did not start: {log.read_text(errors='replace')[-2000:]}")
 
 
 @contextmanager
