@@ -22,7 +22,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from pytest_httpserver import HTTPServer
 
-from tests.live import Server, running
+from tests.live import Server
 from tests.smart_ehr import SmartEhr, origin_of
 from tests.support import facts_bundle, summary
 
@@ -31,12 +31,6 @@ APP = "http://127.0.0.1:9"  # the app's origin: only a name here, nothing is ser
 REDIRECT = f"{APP}/app/launch/callback"
 SCOPE = "launch openid fhirUser patient/Observation.rs patient/QuestionnaireResponse.cruds"
 FHIR_JSON = "application/fhir+json"
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running(tmp_path_factory.mktemp("upstream")) as server:
-        yield server
 
 
 @pytest.fixture()
