@@ -468,16 +468,27 @@ class SmartEhr:
         with the server's own base replaced by ``iss`` in links, so the app stays behind the EHR."""
         target = f"{self.fhir_base}/{path}" if path else self.fhir_base
         if request.query_string:
-            target += "?" + request.query_string.decode("ascii")
+            target += "?" + request.query_string.decode()
         headers = {name: request.headers[name] for name in REQUEST_HEADERS if name in request.headers}
-        upstream = requests.request(
-            request.method,
-            target,
-            data=request.get_data(),
-            headers=headers,
-            timeout=30,
-            allow_redirects=False,
-        )
+        try:
+            upstream = requests.request(
+                request.method,
+                target,
+                data=request.get_data(),
+                headers=headers,
+                timeout=30,
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:  # as a gateway says it (RFC 9110 §15.6.3), in FHIR
+            issue = {
+                "severity": "error",
+                "code": "transient",
+                "diagnostics": f"FHIR server unreachable: {error}",
+            }
+            outcome = jsonify({"resourceType": "OperationOutcome", "issue": [issue]})
+            outcome.status_code = 502
+            outcome.content_type = "application/fhir+json"
+            return outcome
         body = upstream.content.replace(self.fhir_base.encode(), self.iss.encode())
         answer = Response(body, status=upstream.status_code)
         for name in RESPONSE_HEADERS:

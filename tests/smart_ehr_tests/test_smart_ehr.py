@@ -22,7 +22,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from pytest_httpserver import HTTPServer
 
-from tests.live import Server
+from tests.live import Server, free_port
 from tests.smart_ehr import SmartEhr, origin_of
 from tests.support import facts_bundle, summary
 
@@ -267,6 +267,14 @@ def test_fhir_errors_pass_through_unchanged(ehr: SmartEhr) -> None:
     )
     assert missing.status_code == 404
     assert missing.json()["resourceType"] == "OperationOutcome"
+
+
+def test_an_unreachable_fhir_server_is_a_bad_gateway() -> None:
+    with SmartEhr(f"http://127.0.0.1:{free_port()}/fhir", CLIENT, REDIRECT, APP) as ehr:
+        answer = requests.get(f"{ehr.iss}/Patient/p1", headers=bearer(App(ehr).token()), timeout=10)
+    assert answer.status_code == 502
+    assert answer.headers["Content-Type"] == FHIR_JSON
+    assert answer.json()["issue"][0]["code"] == "transient"
 
 
 @pytest.mark.parametrize("path", ["/token", "/fhir/Observation", "/fhir"])
