@@ -9,7 +9,7 @@ SBOM ?= sbom.cdx.json
 UV_COMPILE := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
 	--custom-compile-command 'make lock' $(UPGRADE)
 
-.PHONY: vendor run test lint typecheck unit deploy-check bench golden lock sbom schemas clean
+.PHONY: screenshots vendor run test lint typecheck unit deploy-check bench golden lock sbom schemas clean
 
 # Dependencies are declared in pyproject.toml and installed from the hashed locks (`make lock`):
 # the runtime ones (as in the image), then the project itself without dependencies, then the dev tools.
@@ -51,6 +51,10 @@ deploy-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run.py
+
+## screenshots: the clinician app's screens, as the browser tests see them -> docs/app-*.png
+screenshots: vendor
+	APP_SCREENSHOTS=$(CURDIR)/docs $(BIN)/pytest -q tests/browser/test_app.py -k demo
 
 ## golden: after a deliberate change to the output, rewrite the golden files that differ. Each rewritten
 ## file is a failed test (a rewrite never passes), so this fails when it changed something: review

@@ -312,6 +312,7 @@ class SmartEhr:
         self._launches: dict[str, str] = {}
         self._codes: dict[str, _Code] = {}
         self._tokens: dict[str, _Token] = {}
+        self._revoked: dict[str, _Token] = {}
         self._key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, auto_kid=True)
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", 0, self._app(), threaded=True, request_handler=_Quiet
@@ -333,7 +334,14 @@ class SmartEhr:
     def issued_tokens(self) -> int:
         """How many access tokens this EHR has issued (a test can check that a launch got one)."""
         with self._lock:
-            return len(self._tokens)
+            return len(self._tokens) + len(self._revoked)
+
+    def revoke_tokens(self) -> None:
+        """Revoke every access token issued so far (as an EHR does at sign-out): the FHIR API then answers
+        401, so a test can see how the app takes a refusal."""
+        with self._lock:
+            self._revoked.update(self._tokens)
+            self._tokens.clear()
 
     def close(self) -> None:
         self._server.shutdown()

@@ -1,8 +1,8 @@
 """``GET /``: the front door a newcomer reaches after ``make run``, instead of a JSON 404.
 
-It says what the service is (version, rule set) and where to go next: the API description, the FHIR
-capability statement, the CDS Hooks discovery and the integration steps. Every other unknown route keeps
-its FHIR OperationOutcome 404.
+It says what the service is (version, rule set) and where to go next: the clinician app's demo, the API
+description, the FHIR capability statement, the CDS Hooks discovery and the integration steps. Every other
+unknown route keeps its FHIR OperationOutcome 404.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ Rule set <strong>{rules}</strong>. It proposes; a clinician decides.</p>
 <section aria-labelledby="try">
 <h2 id="try">Look around</h2>
 <ul>
+<li><a href="/app/demo">Demo: the clinician app on sample patients</a> (what a clinician sees when a card
+opens it: the result, the questions still to ask, the final answer)</li>
 <li><a href="/docs">API documentation</a> (Swagger UI of <a href="/openapi.yaml">openapi.yaml</a>)</li>
 <li><a href="/fhir/metadata">FHIR CapabilityStatement</a>,
 <a href="/fhir/Questionnaire/neckcheck-screen">the screening Questionnaire</a> and

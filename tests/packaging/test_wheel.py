@@ -78,7 +78,9 @@ def test_the_wheel_carries_the_data_the_service_reads(installed: Installed) -> N
     assert "site-packages" in module and not module.startswith(str(ROOT))
     assert not Path(data_dir).is_symlink()
     packaged = {str(p.relative_to(ROOT)) for p in (ROOT / "schemas").rglob("*.json")}
-    assert {f"{f}" for f in files} == {*packaged, "openapi.yaml"}
+    scenarios = ROOT / "tests" / "fixtures" / "scenarios"
+    samples = {f"samples/{p.name}" for p in scenarios.glob("S*-observations.json")}  # the app's demo
+    assert {f"{f}" for f in files} == {*packaged, *samples, "openapi.yaml"}
 
 
 def test_the_library(installed: Installed) -> None:

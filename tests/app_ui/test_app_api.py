@@ -1,0 +1,248 @@
+"""The clinician app's service side: its pages, ``POST /app/api/assess`` and the vendored library.
+
+The browser tests (tests/browser/test_app.py) drive the whole loop; these pin each rule of the service side
+where a failure names its cause: which data is read from where, what the answers become, what is saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from pytest_httpserver import HTTPServer
+
+from service.app_ui import vendor
+from service.app_ui.samples import samples
+from tests.cds.support import scenario_resources, searchset
+from tests.tokens import make_ehr
+
+API = "/app/api/assess"
+URGENT = ["vision-change", "slurred-speech", "weakness", "symptoms-worsening"]
+ALL_NO = dict.fromkeys(URGENT, False)
+
+
+def turn(client: FlaskClient, body: dict[str, Any], **headers: str) -> Any:
+    answer = client.post(API, json=body, headers=headers)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+def refused(client: FlaskClient, body: Any, status: int) -> dict[str, Any]:
+    answer = client.post(API, json=body)
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    assert answer.mimetype == "application/fhir+json"
+    outcome: dict[str, Any] = answer.get_json()
+    return outcome["issue"][0]
+
+
+def test_the_pages_are_served_under_a_strict_policy(client: FlaskClient) -> None:
+    for path in ("/app/", "/app/launch", "/app/demo"):
+        page = client.get(path)
+        assert page.status_code == 200 and page.mimetype == "text/html", path
+        policy = page.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "unsafe" not in policy, path
+        assert "<script>" not in page.get_data(as_text=True)  # scripts only from files of this service
+    for path in (
+        "/app/app.js",
+        "/app/app.css",
+        "/app/vendor/fhir-client.js",
+        "/app/vendor/fhir-client.LICENSE.txt",
+    ):
+        assert client.get(path).status_code == 200, path
+    for path in ("/app/other.js", "/app/vendor/other.js", "/app/vendor/vendor.json"):
+        missing = client.get(path)
+        assert missing.status_code == 404 and missing.mimetype == "application/fhir+json", path
+
+
+def test_the_demo_lists_every_sample_patient(client: FlaskClient) -> None:
+    page = client.get("/app/demo").get_data(as_text=True)
+    listed = samples()
+    assert [s.id for s in listed][:1] == ["S5"]  # the preliminary one first: it shows the whole loop
+    assert len(listed) == 13
+    for s in listed:
+        assert f'href="/app/?sample={s.id}&amp;patient={s.patient}"' in page
+
+
+def test_a_preliminary_sample_asks_exactly_the_missing_urgent_signs(client: FlaskClient) -> None:
+    view = turn(client, {"sample": "S5", "patient": "scn-5"})
+    assert (view["risk"], view["status"]) == ("low", "preliminary")
+    assert [q["fact"] for q in view["ask"]] == URGENT
+    assert {q["type"] for q in view["ask"]} == {"boolean"}
+    assert view["why"].startswith("Preliminary: vision change, slurred speech, weakness and worsening")
+    assert view["why"] not in view["summary"]  # said once
+    assert {e["fact"]: e["date"] for e in view["evidence"]}["facial-numbness"] == "2026-03-10T09:00:00Z"
+    assert view["asOf"] == "2026-03-10T09:00:00Z"  # a sample is assessed as of its own date
+    assert [e["resource"]["resourceType"] for e in view["save"]["entry"]] == ["RiskAssessment"]
+
+
+@pytest.mark.parametrize(
+    ("answers", "risk", "status", "orders"),
+    [
+        (ALL_NO, "low", "final", []),
+        ({**ALL_NO, "weakness": True}, "high", "final", ["stat"]),
+        ({**ALL_NO, "weakness": None}, "low", "preliminary", []),  # null is unknown, never "no"
+        ({"vision-change": False}, "low", "preliminary", []),
+    ],
+)
+def test_answers_are_reassessed_with_the_data(
+    client: FlaskClient, answers: dict[str, Any], risk: str, status: str, orders: list[str]
+) -> None:
+    view = turn(client, {"sample": "S5", "patient": "scn-5", "answers": answers})
+    assert (view["risk"], view["status"]) == (risk, status)
+    assert [o["priority"] for o in view["orders"]] == orders
+    assert all(o["status"] == "draft" and o["intent"] == "proposal" for o in view["orders"])
+    unanswered = [f for f in URGENT if answers.get(f) is None]
+    assert [q["fact"] for q in view["ask"]] == unanswered
+
+
+def test_the_save_transaction_holds_the_answers_the_assessment_and_its_orders(client: FlaskClient) -> None:
+    view = turn(client, {"sample": "S5", "patient": "scn-5", "answers": {**ALL_NO, "weakness": True}})
+    entries = view["save"]["entry"]
+    assert view["save"]["type"] == "transaction"
+    assert [e["resource"]["resourceType"] for e in entries] == [
+        "QuestionnaireResponse",
+        "RiskAssessment",
+        "ServiceRequest",
+    ]
+    answers, risk, order = (e["resource"] for e in entries)
+    # every entry is a conditional create on its identifier: saving twice creates nothing new
+    for entry in entries:
+        ident = entry["resource"]["identifier"]
+        ident = ident[0] if isinstance(ident, list) else ident
+        assert entry["request"]["method"] == "POST"
+        assert entry["request"]["ifNoneExist"] == f"identifier={ident['system']}|{ident['value']}"
+    assert answers["status"] == "completed" and answers["subject"] == {"reference": "Patient/scn-5"}
+    assert "id" not in answers and entries[0]["fullUrl"].startswith("urn:uuid:")
+    assert {"reference": entries[0]["fullUrl"], "type": "QuestionnaireResponse"} in risk["basis"]
+    assert order["status"] == "draft"
+    given = {i["linkId"]: i["answer"][0]["valueBoolean"] for g in answers["item"] for i in g["item"]}
+    assert given == {**ALL_NO, "weakness": True}
+
+
+def test_the_same_answers_give_the_same_resources(client: FlaskClient) -> None:
+    body = {"sample": "S5", "patient": "scn-5", "answers": ALL_NO}
+    assert turn(client, body)["save"] == turn(client, body)["save"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "where"),
+    [
+        ({"sample": "S5"}, 400, "patient"),
+        ({"patient": "scn-5"}, 400, "fhirServer"),
+        ({"patient": "scn-5", "sample": "S5", "fhirServer": "http://127.0.0.1:9/fhir"}, 400, "fhirServer"),
+        ({"patient": "scn-5", "sample": "S5", "extra": 1}, 400, "extra"),
+        ({"patient": "scn 5", "sample": "S5"}, 400, "patient"),
+        ({"patient": "scn-5", "sample": "S99"}, 404, "sample"),
+        ({"patient": "scn-1", "sample": "S5"}, 422, "patient"),
+        ({"patient": "scn-5", "sample": "S5", "answers": {"weakness": "yes"}}, 422, "answers.weakness"),
+        ({"patient": "scn-5", "sample": "S5", "answers": {"weakness": 1}}, 422, "answers.weakness"),
+        ({"patient": "scn-5", "sample": "S5", "answers": {"favourite-colour": True}}, 422, "answers"),
+        ({"patient": "scn-5", "sample": "S5", "answers": {"facial-numbness-side": "up"}}, 422, "answers"),
+        ({"patient": "scn-5", "sample": "S5", "answers": {"facial-numbness-days": -3}}, 422, "answers"),
+        ({"patient": "scn-5", "sample": "S5", "answers": {"neck-pain-severity": 11}}, 422, "answers"),
+        ({"patient": "scn-5", "sample": "S5", "answers": {"facial-numbness-onset": "soon"}}, 422, "answers"),
+    ],
+)
+def test_a_bad_request_is_a_clear_outcome(
+    client: FlaskClient, body: dict[str, Any], status: int, where: str
+) -> None:
+    issue = refused(client, body, status)
+    assert issue["expression"][0].startswith(where), issue
+
+
+def test_only_json_is_taken(client: FlaskClient) -> None:
+    answer = client.post(API, data="patient=scn-5", content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 415 and answer.mimetype == "application/fhir+json"
+
+
+def serve_patient(httpserver: HTTPServer, name: str, token: str | None = None) -> str:
+    patient, data = scenario_resources(name)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    httpserver.expect_request(f"/fhir/Patient/{patient}", headers=headers).respond_with_json(
+        {"resourceType": "Patient", "id": patient}
+    )
+    observations = [r for r in data if r["resourceType"] == "Observation"]
+    httpserver.expect_request("/fhir/Observation", headers=headers).respond_with_json(searchset(observations))
+    httpserver.expect_request("/fhir/QuestionnaireResponse", headers=headers).respond_with_json(searchset([]))
+    return patient
+
+
+def test_the_service_reads_the_chart_with_the_prefetch_searches_and_the_token(
+    client: FlaskClient, httpserver: HTTPServer
+) -> None:
+    patient = serve_patient(httpserver, "S7-observations.json", token="smart-token")
+    server = httpserver.url_for("/fhir")
+    view = turn(client, {"fhirServer": server, "patient": patient}, Authorization="Bearer smart-token")
+    assert (view["risk"], view["status"]) == ("high", "final")
+    paths = sorted(request.path for request, _ in httpserver.log)
+    assert paths == ["/fhir/Observation", f"/fhir/Patient/{patient}", "/fhir/QuestionnaireResponse"]
+    assert all(request.headers["Authorization"] == "Bearer smart-token" for request, _ in httpserver.log)
+    searched = {request.path: request.args.get("patient") for request, _ in httpserver.log}
+    assert searched["/fhir/Observation"] == patient
+
+
+def test_a_server_that_refuses_the_token_is_a_412_naming_it(
+    client: FlaskClient, httpserver: HTTPServer
+) -> None:
+    for path in ("/fhir/Patient/p1", "/fhir/Observation", "/fhir/QuestionnaireResponse"):
+        httpserver.expect_request(path).respond_with_data("no", status=401)
+    issue = refused(client, {"fhirServer": httpserver.url_for("/fhir"), "patient": "p1"}, 412)
+    assert "401" in issue["diagnostics"]
+
+
+def test_in_production_only_a_trusted_issuers_fhir_server_is_read(
+    make_app: Callable[..., Flask], tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    listed = httpserver.url_for("/fhir")
+    ehr = make_ehr(tmp_path, fhir_servers=(listed,))
+    client = make_app(**ehr.settings()).test_client()
+    patient = serve_patient(httpserver, "S7-observations.json")
+    assert turn(client, {"fhirServer": listed, "patient": patient})["risk"] == "high"
+    reads = len(httpserver.log)
+    other = listed.replace("/fhir", "/other-fhir")
+    issue = refused(client, {"fhirServer": other, "patient": patient}, 412)
+    assert issue["expression"] == ["fhirServer"]
+    assert len(httpserver.log) == reads  # nothing was sent to the unlisted server
+    policy = client.get("/app/").headers["Content-Security-Policy"]
+    assert f"connect-src 'self' http://127.0.0.1:{httpserver.port}" in policy
+    assert "127.0.0.1:*" not in policy  # loopback is open only in insecure dev
+
+
+def test_the_ehr_origins_setting_widens_connect_and_frame_sources(make_app: Callable[..., Flask]) -> None:
+    client = make_app(app_ehr_origins="https://auth.example-hospital.org https://ehr.example-hospital.org")
+    policy = client.test_client().get("/app/").headers["Content-Security-Policy"]
+    assert "https://auth.example-hospital.org https://ehr.example-hospital.org;" in policy
+    assert "frame-ancestors 'self' https://auth.example-hospital.org" in policy
+
+
+def test_the_vendored_library_is_refused_unless_its_integrity_matches(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as archive:
+        for name, text in (("package/dist/lib.js", b"// lib"), ("package/other.js", b"// not shipped")):
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            archive.addfile(info, io.BytesIO(text))
+    data = packed.getvalue()
+    httpserver.expect_request("/some-lib/-/some-lib-1.0.0.tgz").respond_with_data(data)
+    registry = httpserver.url_for("").rstrip("/")
+    pinned = vendor.integrity_of(data)
+    assert pinned == "sha512-" + __import__("base64").b64encode(hashlib.sha512(data).digest()).decode()
+    with pytest.raises(RuntimeError, match="is not the pinned"):
+        vendor.tarball("some-lib", "1.0.0", "sha512-" + "A" * 88, registry)
+    fetched = vendor.tarball("some-lib", "1.0.0", pinned, registry)
+    vendor.unpack(fetched, {"package/dist/lib.js": "lib.js"}, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lib.js"]
+    assert (tmp_path / "lib.js").read_bytes() == b"// lib"
+
+
+def test_every_pinned_file_is_vendored_in_this_build() -> None:
+    assert vendor.missing() == []  # make vendor ran; the wheel ships these (tests/packaging)

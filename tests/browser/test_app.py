@@ -1,0 +1,219 @@
+"""The clinician app in headless Chromium, as a clinician uses it: the demo, an open FHIR server, and an EHR
+launch from a card's SMART link through a simulated EHR (Authlib, PKCE) in front of a real FHIR server.
+
+Every page runs under the app's own Content-Security-Policy (nothing bypassed), so a script or a connection
+the policy refuses fails the test; axe-core checks WCAG 2.1 AA on each screen at tablet width.
+Set APP_SCREENSHOTS=<folder> (``make screenshots`` sets docs/) to keep the screens as PNG files.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page
+
+from tests.browser.sdc import check_accessibility
+from tests.cds.support import hook_request
+from tests.fhir_server import FhirServer, patient_transaction
+from tests.live import Server
+from tests.smart_ehr import SmartEhr
+
+SCENARIOS = Path(__file__).parents[1] / "fixtures" / "scenarios"
+URGENT = ("vision-change", "slurred-speech", "weakness", "symptoms-worsening")
+TABLET = {"width": 820, "height": 1180}
+
+
+@pytest.fixture()
+def problems() -> list[str]:
+    """What the browser reported as going wrong on the page (a test may take out what it caused)."""
+    return []
+
+
+@pytest.fixture()
+def page(chromium: Browser, problems: list[str]) -> Iterator[Page]:
+    context = chromium.new_context(viewport=TABLET)
+    shown = context.new_page()
+    shown.on("pageerror", lambda error: problems.append(str(error)))
+    shown.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    yield shown
+    context.close()
+    assert problems == [], problems  # no script error, no CSP violation, no failed request
+
+
+def keep(page: Page, name: str) -> None:
+    folder = os.environ.get("APP_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"app-{name}.png"), full_page=True)
+
+
+def sample_patient(scenario: str, patient: str) -> dict[str, Any]:
+    """A scenario's Observations as a patient of the test's own, recorded an hour ago (the app assesses
+    with today's clock), as a transaction that PUTs each resource at its own id."""
+    bundle = json.loads((SCENARIOS / f"{scenario}-observations.json").read_text(encoding="utf-8"))
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(microsecond=0).isoformat()
+    entries = []
+    for i, entry in enumerate(bundle["entry"]):
+        resource = copy.deepcopy(entry["resource"])
+        resource["id"] = f"{patient}-{i}"
+        resource["subject"] = {"reference": f"Patient/{patient}"}
+        resource["effectiveDateTime"] = when
+        entries.append({"resource": resource})
+    return patient_transaction(patient, {"resourceType": "Bundle", "type": "collection", "entry": entries})
+
+
+def accessible(page: Page) -> None:
+    violations = check_accessibility(page)
+    assert violations == [], [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations]
+
+
+def shows(page: Page, risk: str, status: str) -> None:
+    page.wait_for_selector(f"[data-testid=status]:text-is('{status}')")
+    assert page.inner_text("[data-testid=risk]") == risk
+
+
+def asked(page: Page) -> list[str]:
+    facts: list[str] = page.eval_on_selector_all(
+        "[data-testid=ask] > [data-fact]", "nodes => nodes.map(n => n.dataset.fact)"
+    )
+    return facts
+
+
+def answer(page: Page, answers: dict[str, bool]) -> None:
+    for fact, value in answers.items():
+        page.check(f"[data-testid=ask] [data-fact={fact}] input[value={str(value).lower()}]")
+    page.click("[data-testid=submit-answers]")
+
+
+def save(page: Page) -> str:
+    page.click("[data-testid=save-to-chart]")
+    page.click("[data-testid=confirm-save]")
+    page.wait_for_selector("[data-testid=save-result]")
+    return page.inner_text("[data-testid=save-result]")
+
+
+def counts(server: FhirServer, patient: str) -> dict[str, int]:
+    kinds = ("QuestionnaireResponse", "RiskAssessment", "ServiceRequest")
+    return {kind: server.count(kind, patient) for kind in kinds}
+
+
+def test_demo_asks_the_missing_urgent_signs_and_gives_the_final_answer(page: Page, service: Server) -> None:
+    page.goto(f"{service.url}/app/demo")
+    accessible(page)
+    page.click("text=S5")
+    shows(page, "low", "preliminary")
+    assert asked(page) == list(URGENT)  # exactly the missing questions, in the form's order
+    assert "not assessed" in page.inner_text(".why")
+    accessible(page)
+    keep(page, "1-preliminary")
+    page.check("[data-fact=vision-change] input[value=false]")
+    keep(page, "2-questions")
+    # one left unanswered stays unknown: still preliminary, and only that one is asked again
+    answer(page, {"slurred-speech": False, "weakness": False})
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=ask] > [data-fact]').length === 1")
+    shows(page, "low", "preliminary")
+    assert asked(page) == ["symptoms-worsening"]
+    answer(page, {"symptoms-worsening": True})
+    shows(page, "high", "final")
+    assert page.locator("[data-rule=urgent-signs]").count() == 1
+    assert "Draft proposal" in page.inner_text("ul.orders")
+    assert page.locator("[data-testid=ask]").count() == 0
+    accessible(page)
+    keep(page, "3-final")
+    assert save(page).startswith("Demo: nothing was written")
+    sent = json.loads(page.inner_text("pre.json"))
+    assert [e["resource"]["resourceType"] for e in sent["entry"]] == [
+        "QuestionnaireResponse",
+        "RiskAssessment",
+        "ServiceRequest",
+    ]
+
+
+def test_the_questions_can_be_answered_with_the_keyboard_alone(page: Page, service: Server) -> None:
+    page.goto(f"{service.url}/app/?sample=S5&patient=scn-5")
+    shows(page, "low", "preliminary")
+    page.focus("[data-fact=vision-change] input[value=true]")
+    for _ in URGENT:  # in each group: arrow to "No" (selects it), then Tab to the next group
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "submit-answers"
+    page.keyboard.press("Enter")
+    shows(page, "low", "final")
+
+
+def test_open_server_mode_reads_the_chart_and_saves_to_it_once(
+    page: Page, service: Server, fhir_server: FhirServer
+) -> None:
+    patient = "app-open-5"
+    fhir_server.load(sample_patient("S5", patient))
+    page.goto(f"{service.url}/app/?iss={fhir_server.url}&patient={patient}")
+    shows(page, "low", "preliminary")
+    assert asked(page) == list(URGENT)
+    dates = page.eval_on_selector_all(
+        "table.evidence td:last-child", "cells => cells.map(c => c.textContent)"
+    )
+    assert dates and all(d == dt.date.today().isoformat() for d in dates)
+    answer(
+        page, {"vision-change": False, "slurred-speech": False, "weakness": True, "symptoms-worsening": False}
+    )
+    shows(page, "high", "final")
+    assert counts(fhir_server, patient) == {
+        "QuestionnaireResponse": 0,
+        "RiskAssessment": 0,
+        "ServiceRequest": 0,
+    }
+    assert "HTTP 200" in save(page)
+    assert page.inner_text("[data-testid=save-entries]").count("201") == 3
+    saved = counts(fhir_server, patient)
+    assert saved == {"QuestionnaireResponse": 1, "RiskAssessment": 1, "ServiceRequest": 1}
+    risk = fhir_server.get("RiskAssessment", patient=patient)["entry"][0]["resource"]
+    answers = fhir_server.get("QuestionnaireResponse", patient=patient)["entry"][0]["resource"]
+    # the RiskAssessment cites the saved answers at their new server id (urn:uuid rewritten)
+    assert {"reference": f"QuestionnaireResponse/{answers['id']}", "type": "QuestionnaireResponse"} in risk[
+        "basis"
+    ]
+    save(page)  # again: the conditional creates match, nothing new
+    assert page.inner_text("[data-testid=save-entries]").count("200") == 3
+    assert counts(fhir_server, patient) == saved
+
+
+def test_a_card_link_launches_the_app_through_the_ehr(
+    page: Page, service: Server, fhir_server: FhirServer, problems: list[str]
+) -> None:
+    patient = "app-ehr-5"
+    fhir_server.load(sample_patient("S5", patient))
+    card = requests.post(
+        f"{service.url}/cds-services/neckcheck-patient-view",
+        json=hook_request("S5-observations.json"),
+        timeout=10,
+    ).json()["cards"][0]
+    (link,) = [x for x in card["links"] if x["type"] == "smart"]
+    assert card["links"][0] is link  # preliminary: the app comes first
+    with SmartEhr(fhir_server.url, "neckcheck", f"{service.url}/app/", service.url) as ehr:
+        page.goto(f"{link['url']}?iss={ehr.iss}&launch={ehr.launch_token(patient)}")
+        shows(page, "low", "preliminary")  # discovery, authorize (PKCE), token, then the service read
+        assert ehr.issued_tokens() == 1
+        assert page.url == f"{service.url}/app/"  # code and state are not left in the address bar
+        answer(
+            page,
+            {"vision-change": False, "slurred-speech": False, "weakness": False, "symptoms-worsening": False},
+        )
+        shows(page, "low", "final")
+        assert "HTTP 200" in save(page)  # through the EHR, with the clinician's token
+        saved = counts(fhir_server, patient)
+        assert saved == {"QuestionnaireResponse": 1, "RiskAssessment": 1, "ServiceRequest": 0}
+        ehr.revoke_tokens()  # signed out meanwhile: the EHR refuses the next save, and the page says so
+        said = save(page)
+        assert "refused" in said and "HTTP 401" in said
+        assert problems == [
+            "Failed to load resource: the server responded with a status of 401 (UNAUTHORIZED)"
+        ]
+        problems.clear()
+        assert counts(fhir_server, patient) == saved
