@@ -5,6 +5,7 @@ The access log is the app's own JSON request line (service/http/observability.py
 raw URLs), so gunicorn's is off.
 """
 
+import gc
 import os
 import tempfile
 
@@ -24,6 +25,17 @@ max_requests_jitter = int(os.environ.get("NECKCHECK_MAX_REQUESTS_JITTER", "1000"
 accesslog = None
 errorlog = "-"
 preload_app = True  # load the rule table once, fail fast on a bad setting, before any worker forks
+
+
+def pre_fork(server, worker):  # type: ignore[no-untyped-def]
+    """Freeze what the master has loaded (the app, the rule table, the codes) before each fork.
+
+    Frozen objects are left out of every later garbage collection: a worker's full collection no longer
+    walks the ~100,000 objects of the loaded app (a pause of tens of milliseconds, paid by whichever
+    requests are in flight), and their pages stay shared with the master (the gc module's documentation,
+    gc.freeze()).
+    """
+    gc.freeze()
 
 
 def post_fork(server, worker):  # type: ignore[no-untyped-def]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 
 from flask import Flask, Response, current_app, g, request
+
+from service.ids import random_uuid
 
 log = logging.getLogger("neckcheck.request")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
@@ -27,7 +28,7 @@ _CONVERTER = re.compile(r"<[a-z_]+:")
 
 def _start() -> None:
     given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if _SAFE_ID.fullmatch(given) else str(uuid.uuid4())
+    g.request_id = given if _SAFE_ID.fullmatch(given) else random_uuid()
     g.started = time.perf_counter()
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -16,6 +15,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine, Table, select
 
 from service.assess import Assessment
+from service.ids import random_uuid
 from service.storage.schema import audit
 from service.storage.writer import Record
 
@@ -52,7 +52,7 @@ class AuditEvent(Record):
         ]
         decision = assessment.decision
         return cls(
-            id=str(uuid.uuid4()),
+            id=random_uuid(),
             at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             channel=channel,
             caller=caller[:255],

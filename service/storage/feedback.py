@@ -16,10 +16,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from uuid import uuid4
 
 from sqlalchemy import Engine, Table, select
 
+from service.ids import random_uuid
 from service.storage.schema import cards, feedback
 from service.storage.writer import Record, RecordWriter
 
@@ -94,7 +94,7 @@ class FeedbackStore:
             system, code = reason.get("system"), reason.get("code")
             self.writer.submit(
                 FeedbackRecord(
-                    uuid=str(uuid4()),
+                    uuid=random_uuid(),
                     service_id=service_id,
                     card_uuid=item["card"],
                     outcome=item["outcome"],

@@ -19,11 +19,11 @@ the few milliseconds' worth not yet written.
 from __future__ import annotations
 
 import atexit
+import collections
 import datetime as dt
 import json
 import logging
 import os
-import queue
 import threading
 import time
 import typing
@@ -126,7 +126,13 @@ class RecordWriter:
         self.metrics = metrics
         self.background = background
         self._lock = threading.Lock()
-        self._queue: queue.Queue[Record | None] = queue.Queue()  # None: "replay the spool"
+        # Records waiting for the writer thread (None: "replay the spool"). A deque and an Event rather
+        # than a queue.Queue: a Queue wakes the waiting writer thread at every put, and each wake-up is a
+        # hand-over of the GIL that the request thread pays for in latency (a waiting thread takes the GIL
+        # after at most sys.getswitchinterval(), 5 ms); here the first record of a batch wakes it, once.
+        self._pending: collections.deque[Record | None] = collections.deque()
+        self._arrived = threading.Event()
+        self._busy = False  # the writer thread holds records taken from _pending, not stored yet
         self._replay_asked = threading.Event()
         self._writer: threading.Thread | None = None
         self._writer_pid = 0
@@ -138,7 +144,9 @@ class RecordWriter:
             self.store([record])
             return
         self._start_writer()
-        self._queue.put(record)
+        self._pending.append(record)
+        if not self._arrived.is_set():  # a reading of a flag: the Event's lock only for the first record
+            self._arrived.set()
 
     def replay_soon(self) -> None:
         """Ask the writer thread to replay the spool (the database is back), without waiting for it."""
@@ -147,7 +155,8 @@ class RecordWriter:
         elif not self._replay_asked.is_set():
             self._replay_asked.set()
             self._start_writer()
-            self._queue.put(None)
+            self._pending.append(None)
+            self._arrived.set()
 
     def _start_writer(self) -> None:
         if self._writer is None or self._writer_pid != os.getpid() or not self._writer.is_alive():
@@ -161,29 +170,39 @@ class RecordWriter:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued record is in the database or the spool; False on timeout."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+        while self._unfinished() and time.monotonic() < deadline:
             time.sleep(0.005)
-        return not self._queue.unfinished_tasks
+        return not self._unfinished()
+
+    def _unfinished(self) -> bool:
+        # _busy is set before a record leaves _pending and cleared once it is stored: one of the two
+        # always shows a record that is not in the database or the spool yet
+        return bool(self._pending) or self._busy
 
     def _drain(self) -> None:
         while True:
-            batch = [self._queue.get()]  # waits for the first record, then gathers for up to LINGER
-            until = time.monotonic() + LINGER
-            while len(batch) < BATCH and (left := until - time.monotonic()) > 0:
+            self._arrived.wait()  # the first record of a batch
+            time.sleep(LINGER)  # the others arrive meanwhile, without waking this thread
+            self._arrived.clear()  # before taking: a record added from now on sets it again
+            while self._pending:
+                self._busy = True
                 try:
-                    batch.append(self._queue.get(timeout=left))
-                except queue.Empty:
-                    break
-            replay = None in batch
-            if replay:
-                self._replay_asked.clear()
-            try:
-                self.store([r for r in batch if r is not None], force=replay)
-            except Exception:  # the writer must survive anything
-                log.exception("record writer failed")
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+                    self._write_batch()
+                finally:
+                    self._busy = False
+
+    def _write_batch(self) -> None:
+        """Store up to BATCH of the waiting records in one transaction (or spool them)."""
+        batch: list[Record | None] = []
+        while self._pending and len(batch) < BATCH:
+            batch.append(self._pending.popleft())
+        replay = None in batch
+        if replay:
+            self._replay_asked.clear()
+        try:
+            self.store([r for r in batch if r is not None], force=replay)
+        except Exception:  # the writer must survive anything
+            log.exception("record writer failed")
 
     def store(self, records: Sequence[Record], force: bool = False) -> bool:
         """Replay the spool, then write ``records`` now: True if nothing had to be spooled (never raises

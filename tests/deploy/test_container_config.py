@@ -4,6 +4,7 @@ and the settings the Kubernetes manifests and the compose file pass in."""
 from __future__ import annotations
 
 import fnmatch
+import gc
 import importlib.util
 import json
 import os
@@ -384,3 +385,14 @@ def test_migration_job_runs_the_cli_with_the_deployed_image() -> None:
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text(encoding="utf-8"))
     assert "db-upgrade.job.yaml" not in kustomization["resources"]
+
+
+def test_the_master_freezes_what_it_loaded_before_each_fork() -> None:
+    """gc.freeze() in pre_fork: a worker's full collection skips the loaded app (no pause of tens of ms)."""
+    conf = load_gunicorn_conf()
+    before = gc.get_freeze_count()
+    try:
+        conf["pre_fork"](None, None)
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from typing import Any
 
+import orjson
 import pytest
 
 from service import assess
 from service.errors import InvalidInput
+from service.output.identifiers import content_hash
 from tests.scenarios import ASSESSED, SCENARIOS
 from tests.support import all_codings, facts_bundle, known_codes, resources, validate_fhir
 
@@ -96,6 +99,14 @@ def test_identifiers_follow_input_rule_version_and_as_of() -> None:
     assert later["entry"][0]["resource"]["identifier"] != first["entry"][0]["resource"]["identifier"]
     other = assess(facts_bundle(weakness=True, vision_change=False))
     assert other["entry"][0]["resource"]["identifier"] != first["entry"][0]["resource"]["identifier"]
+
+
+def test_the_input_hash_is_the_sha256_of_the_canonical_json_whatever_its_size() -> None:
+    """content_hash feeds hashlib in pieces (it keeps the GIL that way): the digest is the whole input's."""
+    for size in (0, 2046, 2047, 2048, 5000, 100_000):
+        bundle = {"resourceType": "Bundle", "type": "collection", "z": "x" * size, "a": [1, "é"]}
+        canonical = orjson.dumps(bundle, option=orjson.OPT_SORT_KEYS)
+        assert content_hash(bundle) == hashlib.sha256(canonical).hexdigest()
 
 
 def test_as_of_is_echoed_and_a_naive_as_of_is_utc() -> None:
