@@ -36,14 +36,28 @@ def prefetch_templates(book: CodeBook) -> dict[str, str]:
     }
 
 
-def discovery(table: RuleTable, book: CodeBook) -> dict[str, Any]:
+def smart_app(base: str, client_id: str, scope: str) -> dict[str, Any]:
+    """How an EHR registers the clinician app the cards link to (SMART App Launch 2.x, EHR launch): carried
+    in each service's ``extension`` (CDS Hooks 2.0.1 §Extensions), so the integrator reads it where they
+    register the service."""
+    return {
+        "launchUrl": f"{base}/app/launch",
+        "redirectUri": f"{base}/app/",
+        "clientId": client_id,
+        "clientType": "public (PKCE S256, no secret)",
+        "scope": scope,
+    }
+
+
+def discovery(table: RuleTable, book: CodeBook, app: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``app``: the clinician app's registration (``smart_app``), added to each service when given."""
     prefetch = prefetch_templates(book)
     usage = (
         "Send the prefetch, or a fhirServer with fhirAuthorization allowing Patient, Observation and "
         "QuestionnaireResponse read; without either the service answers 412. Requests need a JWT signed by "
         "a trusted issuer (CDS Hooks security)."
     )
-    return {
+    document: dict[str, Any] = {
         "services": [
             {
                 "hook": "patient-view",
@@ -69,3 +83,7 @@ def discovery(table: RuleTable, book: CodeBook) -> dict[str, Any]:
             },
         ]
     }
+    if app is not None:
+        for service in document["services"]:
+            service["extension"] = {"neckcheck-smart-app": app}
+    return document

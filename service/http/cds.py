@@ -11,7 +11,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from service.cds.discovery import discovery
+from service.app_ui.app import SCOPES
+from service.cds.discovery import discovery, smart_app
 from service.cds.hook import known_service, run_hook
 from service.errors import Unsupported
 from service.http.auth import fhir_server_policy, public_base, record, require_token, settings
@@ -46,7 +47,8 @@ def cors(response: Response) -> Response:
 @bp.get("")
 def list_services() -> Response:
     a = current_app.extensions["neckcheck.assessor"]
-    return jsonify(discovery(a.table, a.book))
+    app = smart_app(public_base(), settings().app_client_id, SCOPES)
+    return jsonify(discovery(a.table, a.book, app))
 
 
 def _json_body() -> Any:

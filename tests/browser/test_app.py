@@ -182,6 +182,9 @@ def test_open_server_mode_reads_the_chart_and_saves_to_it_once(
     save(page)  # again: the conditional creates match, nothing new
     assert page.inner_text("[data-testid=save-entries]").count("200") == 3
     assert counts(fhir_server, patient) == saved
+    page.reload()  # the chart now holds the answers: opened again, the result is final without asking
+    shows(page, "high", "final")
+    assert page.locator("[data-testid=ask]").count() == 0
 
 
 def test_a_card_link_launches_the_app_through_the_ehr(

@@ -74,6 +74,15 @@ def test_discovery_lists_both_services_with_prefetch_templates(client: FlaskClie
             "questionnaire=https://neckcheck.org/fhir/Questionnaire/neckcheck-screen"
             in prefetch["questionnaireResponses"]
         )
+        # how to register the app the cards link to, where the integrator registers the service
+        assert service["extension"]["neckcheck-smart-app"] == {
+            "launchUrl": "http://localhost/app/launch",
+            "redirectUri": "http://localhost/app/",
+            "clientId": "neckcheck",
+            "clientType": "public (PKCE S256, no secret)",
+            "scope": "launch openid fhirUser patient/Observation.rs patient/QuestionnaireResponse.cruds "
+            "patient/RiskAssessment.c patient/ServiceRequest.c",
+        }
 
 
 @pytest.mark.parametrize("name", ASSESSED)
