@@ -153,6 +153,8 @@ def dockerignored(path: str) -> bool:
         "service/app.py",
         "service/gunicorn.conf.py",
         "schemas/codes.json",
+        "service/app_ui/static/app.js",
+        "tests/fixtures/scenarios/S5-observations.json",  # the demo's samples
     ],
 )
 def test_build_context_keeps_what_the_image_copies(path: str) -> None:
@@ -166,6 +168,8 @@ def test_build_context_keeps_what_the_image_copies(path: str) -> None:
         ".git/config",
         ".venv/bin/python",
         "tests/conftest.py",
+        "tests/fixtures/scenarios/S5-questionnaire.json",
+        "tests/fixtures/scenarios/build.py",
         "benchmarks/run.py",
         "deploy/compose.yaml",
         "neckcheck.db",
