@@ -142,7 +142,11 @@ def rss_mb(pid: int) -> float | None:
 class Server:
     """gunicorn as a context manager: started, waited for (/healthz and every worker), SIGTERM on exit."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], name: str, workers: int = 2) -> None:
+    def __init__(
+        self, argv: list[str], env: dict[str, str], name: str, workers: int = 2, threads: int = 1
+    ) -> None:
+        """2 sync workers (one thread each) for every app, as issue 10 measured and set its targets: with
+        more threads per worker, a request's latency also holds the other thread's turns at the GIL."""
         self.workers = workers
         self.name = name
         self.tmp = tempfile.TemporaryDirectory(prefix=f"neckcheck-bench-{name}-")
@@ -153,6 +157,7 @@ class Server:
             **env,
             "NECKCHECK_BIND": f"127.0.0.1:{self.port}",
             "NECKCHECK_WORKERS": str(workers),
+            "NECKCHECK_THREADS": str(threads),
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(self.tmp.name) / "gunicorn.log"
