@@ -566,7 +566,7 @@ def main() -> int:
     log("In-process (assess vs orjson floor vs fhir.resources, round-robin):")
     inproc = inprocess.run_all(bundles.cases(), scale=scale, log=log)
     audit = audit_record_cost(50 if args.quick else 200)
-    log("HTTP (gunicorn, production config):")
+    log("HTTP (gunicorn, 2 sync workers per app):")
     try:
         http = http_load.run_http(
             seconds=1 if args.quick else 2,

@@ -63,6 +63,12 @@ class Settings:
     # beyond its FHIR servers (an authorization server elsewhere, a page that frames the app), space-separated
     app_client_id: str = "neckcheck"
     app_ehr_origins: str = ""
+    # SMART App Launch 2.x scopes (v2 syntax): read what the rules use, create what "save to chart" writes;
+    # an EHR that only knows v1 scopes gets e.g. "patient/Observation.read patient/RiskAssessment.write"
+    app_scopes: str = (
+        "launch openid fhirUser patient/Observation.rs patient/QuestionnaireResponse.cruds "
+        "patient/RiskAssessment.c patient/ServiceRequest.c"
+    )
 
     @property
     def allowed_origins(self) -> frozenset[str]:
@@ -107,6 +113,8 @@ class Settings:
                 raise ConfigError(f"{_env(name)} must be between 0 and 60 seconds")
         if not 0 <= self.fhir_retries <= 5 or not 1 <= self.fhir_max_pages <= 100:
             raise ConfigError(f"{_env('fhir_retries')} must be 0-5 and {_env('fhir_max_pages')} 1-100")
+        if "launch" not in self.app_scopes.split():
+            raise ConfigError(f"{_env('app_scopes')} must include 'launch' (the EHR launch context)")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"{_env('public_url')} must be an http(s) URL")
         if self.trusted_issuers_file is not None and not self.insecure_dev and self.public_url is None:

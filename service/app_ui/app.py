@@ -33,12 +33,6 @@ from service.security.fhir_servers import FhirBase, FhirServerPolicy
 
 bp = Blueprint("app", __name__, url_prefix="/app")
 
-# SMART App Launch 2.x scopes the app asks for (v2 syntax, §Scopes): read what the rules use, write what
-# "save to chart" creates; openid fhirUser name the clinician.
-SCOPES = (
-    "launch openid fhirUser patient/Observation.rs patient/QuestionnaireResponse.cruds "
-    "patient/RiskAssessment.c patient/ServiceRequest.c"
-)
 ASSETS = ("app.js", "app.css")
 
 SHELL = """<!DOCTYPE html>
@@ -136,7 +130,9 @@ def shell() -> Response:
             "app",
         )
     return _page(
-        SHELL.format(rules=_rules(), client_id=escape(settings().app_client_id), scope=escape(SCOPES))
+        SHELL.format(
+            rules=_rules(), client_id=escape(settings().app_client_id), scope=escape(settings().app_scopes)
+        )
     )
 
 

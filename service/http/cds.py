@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from service.app_ui.app import SCOPES
 from service.cds.discovery import discovery, smart_app
 from service.cds.hook import known_service, run_hook
 from service.errors import Unsupported
@@ -47,7 +46,7 @@ def cors(response: Response) -> Response:
 @bp.get("")
 def list_services() -> Response:
     a = current_app.extensions["neckcheck.assessor"]
-    app = smart_app(public_base(), settings().app_client_id, SCOPES)
+    app = smart_app(public_base(), settings().app_client_id, settings().app_scopes)
     return jsonify(discovery(a.table, a.book, app))
 
 

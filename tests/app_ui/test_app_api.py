@@ -20,6 +20,7 @@ from pytest_httpserver import HTTPServer
 
 from service.app_ui import vendor
 from service.app_ui.samples import samples
+from service.errors import ConfigError
 from tests.cds.support import scenario_resources, searchset
 from tests.tokens import make_ehr
 
@@ -246,3 +247,16 @@ def test_the_vendored_library_is_refused_unless_its_integrity_matches(
 
 def test_every_pinned_file_is_vendored_in_this_build() -> None:
     assert vendor.missing() == []  # make vendor ran; the wheel ships these (tests/packaging)
+
+
+def test_the_scopes_asked_for_are_a_setting(make_app: Callable[..., Flask]) -> None:
+    v1 = "launch openid fhirUser patient/Observation.read patient/RiskAssessment.write"
+    client = make_app(app_scopes=v1).test_client()
+    assert f'data-scope="{v1}"' in client.get("/app/launch").get_data(as_text=True)
+    registered = client.get("/cds-services").get_json()["services"][0]["extension"]["neckcheck-smart-app"]
+    assert registered["scope"] == v1
+
+
+def test_scopes_without_launch_stop_the_start(make_app: Callable[..., Flask]) -> None:
+    with pytest.raises(ConfigError, match="NECKCHECK_APP_SCOPES must include 'launch'"):
+        make_app(app_scopes="openid patient/Observation.rs")
