@@ -174,7 +174,7 @@ def assess() -> Response:
     ext = current_app.extensions
     reader = Reader(ext["neckcheck.fhir_client"], _policy(), ext["neckcheck.prefetch_templates"])
     turn = run_turn(payload, token, ext["neckcheck.assessor"], reader, ext["neckcheck.clock"]())
-    if not turn.demo:  # the demo reads packaged samples and records nothing
+    if not turn.demo and turn.assessment is not None:  # the demo reads packaged samples, records nothing
         g.caller = f"app|{payload['fhirServer'][:200]}"
         record(turn.assessment, turn.bundle, "app")
     return json_response(turn.view)

@@ -14,12 +14,13 @@ from typing import Any
 
 from service.app_ui.answers import answers_response
 from service.app_ui.samples import sample
-from service.app_ui.screen import resource_times, screen
+from service.app_ui.screen import nothing_recorded, resource_times, screen
 from service.assess import Assessment, Assessor
 from service.cds.fhir_client import FhirClient
 from service.cds.prefetch import gather
-from service.errors import Unprocessable
+from service.errors import NoFacts, Unprocessable
 from service.output.artefacts import questionnaire
+from service.output.references import fhir_datetime
 from service.security.fhir_servers import FhirServerPolicy
 
 JSON = dict[str, Any]
@@ -28,7 +29,7 @@ JSON = dict[str, Any]
 @dataclass(frozen=True)
 class Turn:
     view: JSON  # what the page shows (service.app_ui.screen)
-    assessment: Assessment
+    assessment: Assessment | None  # None: nothing recorded that the rules read
     bundle: JSON  # what was assessed (for the audit record)
     demo: bool
 
@@ -78,7 +79,13 @@ def run_turn(request: JSON, token: str | None, assessor: Assessor, reader: Reade
             for i, r in enumerate(resources)
         ],
     }
-    assessment = assessor.run(bundle, as_of=as_of, output="transaction", now=now)
+    try:
+        if not resources:
+            raise NoFacts("nothing recorded")  # an empty Bundle is a 400 to $assess; here it is a patient
+        assessment = assessor.run(bundle, as_of=as_of, output="transaction", now=now)
+    except NoFacts:
+        view = nothing_recorded(patient, fhir_datetime(as_of or now), form, assessor.table)
+        return Turn(view, None, bundle, "sample" in request)
     if assessment.intake.subject.get("reference") != f"Patient/{patient}":
         raise Unprocessable("the data read is about another patient than the one launched", "patient")
     view = screen(assessment, assessor.table, assessor.book, form, resource_times(resources, urls), answered)

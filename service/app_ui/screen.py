@@ -90,6 +90,38 @@ def _questions(ask: tuple[str, ...], questionnaire: JSON) -> list[JSON]:
     return out
 
 
+def first_questions(questionnaire: JSON, table: RuleTable) -> list[JSON]:
+    """With nothing recorded, the questions that open the form: every item no other answer gates
+    (``enableWhen``) whose fact the rules use. The answers then decide what else to ask, round by round."""
+    opening = tuple(
+        item["linkId"]
+        for group in questionnaire["item"]
+        for item in group.get("item", [])
+        if "enableWhen" not in item
+        and item["linkId"] in table.facts
+        and not table.facts[item["linkId"]].informational
+    )
+    return _questions(opening, questionnaire)
+
+
+def nothing_recorded(patient: str, as_of: str, questionnaire: JSON, table: RuleTable) -> JSON:
+    """The screen when the chart holds nothing the rules read: no risk can be given (unknown is not "no"),
+    so the app asks the opening questions instead of failing with the 422 ``$assess`` would give."""
+    return {
+        "patient": f"Patient/{patient}",
+        "asOf": as_of,
+        "risk": "unknown",
+        "status": "no data",
+        "summary": "Nothing on record about facial numbness, neck pain or the urgent signs.",
+        "why": "No result without data: ask the questions below, then reassess.",
+        "rules": [],
+        "evidence": [],
+        "orders": [],
+        "ask": first_questions(questionnaire, table),
+        "save": {"resourceType": "Bundle", "type": "transaction", "entry": []},
+    }
+
+
 def save_bundle(assessment: Assessment, answers: tuple[str, JSON] | None) -> JSON:
     """One FHIR transaction: the answers, the RiskAssessment and its draft ServiceRequests, each a conditional
     create on its identifier (R4 §3.1.0.8.1 ``ifNoneExist``), so saving twice creates nothing new."""

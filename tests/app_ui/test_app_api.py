@@ -260,3 +260,31 @@ def test_the_scopes_asked_for_are_a_setting(make_app: Callable[..., Flask]) -> N
 def test_scopes_without_launch_stop_the_start(make_app: Callable[..., Flask]) -> None:
     with pytest.raises(ConfigError, match="NECKCHECK_APP_SCOPES must include 'launch'"):
         make_app(app_scopes="openid patient/Observation.rs")
+
+
+def test_with_nothing_recorded_the_app_asks_the_opening_questions_round_by_round(
+    client: FlaskClient, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/fhir/Patient/p2").respond_with_json({"resourceType": "Patient", "id": "p2"})
+    for path in ("/fhir/Observation", "/fhir/QuestionnaireResponse"):
+        httpserver.expect_request(path).respond_with_json(searchset([]))
+    body: dict[str, Any] = {"fhirServer": httpserver.url_for("/fhir"), "patient": "p2"}
+    view = turn(client, body)
+    # no risk without data (unknown is not "no"), and nothing to save; the ungated questions the rules use
+    assert (view["risk"], view["status"], view["save"]["entry"]) == ("unknown", "no data", [])
+    assert [q["fact"] for q in view["ask"]] == [*URGENT, "facial-numbness", "neck-pain"]
+    view = turn(client, {**body, "answers": {**ALL_NO, "facial-numbness": True, "neck-pain": False}})
+    assert (view["risk"], view["status"]) == ("low", "preliminary")  # what the numbness opens is asked next
+    assert {q["fact"] for q in view["ask"]} == {
+        "facial-numbness-side",
+        "facial-numbness-days",
+        "headache",
+        "dizziness",
+    }
+    side = next(q for q in view["ask"] if q["fact"] == "facial-numbness-side")
+    assert side["type"] == "choice" and side["options"]
+    answers = {**ALL_NO, "facial-numbness": True, "neck-pain": False, "headache": False, "dizziness": False}
+    answers |= {"facial-numbness-side": side["options"][0]["code"], "facial-numbness-days": 3}
+    view = turn(client, {**body, "answers": answers})
+    assert view["status"] == "final" and view["ask"] == []
+    assert view["save"]["entry"][0]["resource"]["resourceType"] == "QuestionnaireResponse"

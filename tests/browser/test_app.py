@@ -220,3 +220,24 @@ def test_a_card_link_launches_the_app_through_the_ehr(
         ]
         problems.clear()
         assert counts(fhir_server, patient) == saved
+
+
+def test_a_patient_with_nothing_recorded_is_asked_round_by_round(
+    page: Page, service: Server, fhir_server: FhirServer
+) -> None:
+    patient = "app-empty"
+    fhir_server.load(patient_transaction(patient))  # the Patient alone
+    page.goto(f"{service.url}/app/?iss={fhir_server.url}&patient={patient}")
+    shows(page, "unknown", "no data")
+    assert asked(page) == [*URGENT, "facial-numbness", "neck-pain"]
+    assert page.locator("[data-testid=save-to-chart]").count() == 0  # nothing to save yet
+    accessible(page)
+    answer(page, {**dict.fromkeys(URGENT, False), "facial-numbness": True, "neck-pain": False})
+    shows(page, "low", "preliminary")  # what the numbness opens comes next: a choice and a number too
+    assert sorted(asked(page)) == ["dizziness", "facial-numbness-days", "facial-numbness-side", "headache"]
+    accessible(page)
+    page.locator("[data-fact=facial-numbness-side] input").first.check()
+    page.fill("[data-fact=facial-numbness-days] input", "3")
+    answer(page, {"headache": False, "dizziness": False})
+    page.wait_for_selector("[data-testid=status]:text-is('final')")
+    assert page.locator("[data-testid=ask]").count() == 0

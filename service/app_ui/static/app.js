@@ -71,7 +71,7 @@
   function rulesPanel(view) {
     const section = el("section", { "aria-labelledby": "rules-title" }, el("h2", { id: "rules-title", text: "Why" }));
     if (!view.rules.length) {
-      section.append(el("p", { text: "No escalation rule fired." }));
+      section.append(el("p", { text: view.status === "no data" ? "No rule can be evaluated without data." : "No escalation rule fired." }));
       return section;
     }
     const list = el("ul", { class: "rules" });
@@ -86,6 +86,10 @@
 
   function evidencePanel(view) {
     const section = el("section", { "aria-labelledby": "evidence-title" }, el("h2", { id: "evidence-title", text: "Evidence" }));
+    if (!view.evidence.length) {
+      section.append(el("p", { text: "Nothing recorded yet." }));
+      return section;
+    }
     const table = el("table", { class: "evidence" });
     table.append(el("caption", { text: "What the chart and the answers say, with the date of each record" }));
     table.append(el("thead", {}, el("tr", {},
@@ -235,10 +239,12 @@
   function show(view, answered) {
     root.replaceChildren(el("h1", { text: "Facial numbness with neck pain: when to escalate" }),
       el("p", { id: "state", role: "status", "aria-live": "polite" }));
-    say(view.status === "final" ? "Final result." : "Preliminary result: questions to ask below.");
+    say({ final: "Final result.", preliminary: "Preliminary result: questions to ask below." }[view.status]
+      || "No result yet: questions to ask below.");
     root.append(resultPanel(view));
     if (view.ask.length) root.append(askPanel(view, answered || {}));
-    root.append(rulesPanel(view), evidencePanel(view), ordersPanel(view), savePanel(view));
+    root.append(rulesPanel(view), evidencePanel(view), ordersPanel(view));
+    if (view.save.entry.length) root.append(savePanel(view));
     document.getElementById("result-title").focus({ preventScroll: true });
   }
 
