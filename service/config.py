@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from service.codebook import DEFAULT_CODES
 from service.errors import ConfigError
@@ -113,6 +114,12 @@ class Settings:
                 raise ConfigError(f"{_env(name)} must be between 0 and 60 seconds")
         if not 0 <= self.fhir_retries <= 5 or not 1 <= self.fhir_max_pages <= 100:
             raise ConfigError(f"{_env('fhir_retries')} must be 0-5 and {_env('fhir_max_pages')} 1-100")
+        for origin in self.app_ehr_origins.split():
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+                raise ConfigError(
+                    f"{_env('app_ehr_origins')}: {origin[:80]!r} is not an origin (scheme://host[:port])"
+                )
         if "launch" not in self.app_scopes.split():
             raise ConfigError(f"{_env('app_scopes')} must include 'launch' (the EHR launch context)")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):

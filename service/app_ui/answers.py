@@ -23,6 +23,7 @@ from service.output.resources import identifier
 from service.rules.table import RuleTable
 
 JSON = dict[str, Any]
+FHIR_INTEGER_MAX = 2_147_483_647  # R4 §2.24.0.1 integer: a signed 32-bit value
 
 
 def items_by_link_id(questionnaire: JSON) -> dict[str, tuple[JSON, JSON]]:
@@ -32,7 +33,7 @@ def items_by_link_id(questionnaire: JSON) -> dict[str, tuple[JSON, JSON]]:
     }
 
 
-def _answer(item: JSON, value: Any, fact: str, table: RuleTable) -> JSON:
+def _answer(item: JSON, value: Any, fact: str, table: RuleTable, authored: dt.datetime) -> JSON:
     where = f"answers.{fact}"
     kind = item["type"]
     if kind == "boolean":
@@ -52,12 +53,19 @@ def _answer(item: JSON, value: Any, fact: str, table: RuleTable) -> JSON:
             raise Unprocessable(f"{fact}: answer a whole number of at least 0", where)
         if (low is not None and value < low) or (high is not None and value > high):
             raise Unprocessable(f"{fact}: answer a number from {low} to {high}", where)
+        if value > FHIR_INTEGER_MAX:
+            raise Unprocessable(f"{fact}: answer a number up to {FHIR_INTEGER_MAX}", where)
         return {"valueInteger": value}
     if kind == "date":
         try:
-            return {"valueDate": dt.date.fromisoformat(value).isoformat()}
+            day = dt.date.fromisoformat(value)
         except (TypeError, ValueError):
             raise Unprocessable(f"{fact}: answer a date as YYYY-MM-DD", where) from None
+        if day > authored.date():
+            raise Unprocessable(
+                f"{fact}: a date after {authored.date().isoformat()} has not happened yet", where
+            )
+        return {"valueDate": day.isoformat()}
     raise Unprocessable(f"{fact}: this question cannot be answered in the app", where)
 
 
@@ -83,7 +91,7 @@ def answers_response(
         if fact not in known:
             raise Unprocessable(f"{fact[:64]!r} is not a question of the published Questionnaire", "answers")
         group, item = known[fact]
-        answer = _answer(item, value, fact, table)
+        answer = _answer(item, value, fact, table, authored)
         shown = groups.setdefault(
             group["linkId"], {"linkId": group["linkId"], "text": group["text"], "item": []}
         )

@@ -16,6 +16,7 @@ operator names (NECKCHECK_APP_EHR_ORIGINS: an authorization server elsewhere, a 
 
 from __future__ import annotations
 
+import hashlib
 from html import escape
 
 from flask import Blueprint, Response, current_app, g, request, send_from_directory
@@ -23,7 +24,7 @@ from flask import Blueprint, Response, current_app, g, request, send_from_direct
 from service.app_ui import vendor
 from service.app_ui.loop import Reader, run_turn
 from service.app_ui.samples import samples
-from service.errors import NotFound, PrefetchUnavailable, Unsupported
+from service.errors import NotFound, PrefetchUnavailable, Unauthorized, Unsupported
 from service.http.auth import record, settings
 from service.http.responses import json_response, locked_down
 from service.intake.json_body import parse_json
@@ -111,6 +112,7 @@ def _policy() -> FhirServerPolicy:
 def _page(html: str) -> Response:
     response = locked_down(Response(html, mimetype="text/html"), _csp())
     response.headers["Cache-Control"] = "no-store"  # the page carries per-launch state in its URL
+    response.headers["Referrer-Policy"] = "no-referrer"  # ... which no link may pass on
     return response
 
 
@@ -171,10 +173,19 @@ def assess() -> Response:
     payload = app_assess_request(parse_json(request.get_data(cache=False)))
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else None
+    if "fhirServer" in payload and not token and not settings().insecure_dev:
+        # outside insecure dev the chart is read only with the clinician's SMART token (no open-server
+        # mode): the FHIR server, which issued it, is what says this caller may see this patient
+        raise Unauthorized("reading a FHIR server needs the SMART access token (Authorization: Bearer)")
     ext = current_app.extensions
     reader = Reader(ext["neckcheck.fhir_client"], _policy(), ext["neckcheck.prefetch_templates"])
     turn = run_turn(payload, token, ext["neckcheck.assessor"], reader, ext["neckcheck.clock"]())
     if not turn.demo and turn.assessment is not None:  # the demo reads packaged samples, records nothing
-        g.caller = f"app|{payload['fhirServer'][:200]}"
+        # the token is opaque to neckcheck: the audit names the server and a digest of the token, which
+        # ties the turns of one launch together without storing the token
+        session = hashlib.sha256(token.encode()).hexdigest()[:16] if token else "none"
+        g.caller = f"app|{payload['fhirServer'][:200]}|token:{session}"
         record(turn.assessment, turn.bundle, "app")
-    return json_response(turn.view)
+    response = json_response(turn.view)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

@@ -16,6 +16,7 @@ from service.app_ui.answers import answers_response
 from service.app_ui.samples import sample
 from service.app_ui.screen import nothing_recorded, resource_times, screen
 from service.assess import Assessment, Assessor
+from service.cds.discovery import PATIENT
 from service.cds.fhir_client import FhirClient
 from service.cds.prefetch import gather
 from service.errors import NoFacts, Unprocessable
@@ -59,7 +60,9 @@ def run_turn(request: JSON, token: str | None, assessor: Assessor, reader: Reade
         }
         if token:
             hook_like["fhirAuthorization"] = {"access_token": token}
-        gathered = gather(hook_like, reader.templates, reader.client, reader.policy)
+        # the app's scopes read Observations and QuestionnaireResponses only, not the Patient resource
+        searches = {key: path for key, path in reader.templates.items() if key != PATIENT}
+        gathered = gather(hook_like, searches, reader.client, reader.policy)
         resources = [r for r in gathered.resources if r.get("resourceType") != "Patient"]
         as_of = None
     form = questionnaire(assessor.table, assessor.book)

@@ -26,9 +26,10 @@ def resource_times(resources: list[JSON], urls: dict[int, str]) -> dict[str, str
     shown beside its evidence. ``urls`` gives the fullUrl of resources that have no id."""
     times: dict[str, str] = {}
     for i, r in enumerate(resources):
+        period = r.get("effectivePeriod")
         when = (
             r.get("effectiveDateTime")
-            or (r.get("effectivePeriod") or {}).get("start")
+            or (period.get("start") if isinstance(period, dict) else None)
             or r.get("effectiveInstant")
             or r.get("issued")
             or r.get("authored")

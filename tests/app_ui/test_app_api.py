@@ -6,8 +6,8 @@ where a failure names its cause: which data is read from where, what the answers
 
 from __future__ import annotations
 
-import hashlib
 import io
+import re
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +26,13 @@ from tests.tokens import make_ehr
 
 API = "/app/api/assess"
 URGENT = ["vision-change", "slurred-speech", "weakness", "symptoms-worsening"]
+ANSWERABLE = {
+    *URGENT,
+    "facial-numbness-side",
+    "facial-numbness-days",
+    "neck-pain-severity",
+    "facial-numbness-onset",
+}
 ALL_NO = dict.fromkeys(URGENT, False)
 
 
@@ -49,7 +56,9 @@ def test_the_pages_are_served_under_a_strict_policy(client: FlaskClient) -> None
         assert page.status_code == 200 and page.mimetype == "text/html", path
         policy = page.headers["Content-Security-Policy"]
         assert "default-src 'self'" in policy and "unsafe" not in policy, path
-        assert "<script>" not in page.get_data(as_text=True)  # scripts only from files of this service
+        inline = re.search(r"<script(?![^>]*\bsrc=)", page.get_data(as_text=True))
+        assert inline is None, path  # scripts only from files of this service
+        assert page.headers["Referrer-Policy"] == "no-referrer"
     for path in (
         "/app/app.js",
         "/app/app.css",
@@ -149,13 +158,22 @@ def test_the_same_answers_give_the_same_resources(client: FlaskClient) -> None:
         ({"patient": "scn-5", "sample": "S5", "answers": {"facial-numbness-days": -3}}, 422, "answers"),
         ({"patient": "scn-5", "sample": "S5", "answers": {"neck-pain-severity": 11}}, 422, "answers"),
         ({"patient": "scn-5", "sample": "S5", "answers": {"facial-numbness-onset": "soon"}}, 422, "answers"),
+        ({"patient": "scn-5", "sample": "S5", "answers": {"facial-numbness-days": 2**31}}, 422, "answers"),
+        (
+            {"patient": "scn-5", "sample": "S5", "answers": {"facial-numbness-onset": "2026-03-11"}},
+            422,
+            "answers",
+        ),
     ],
 )
 def test_a_bad_request_is_a_clear_outcome(
     client: FlaskClient, body: dict[str, Any], status: int, where: str
 ) -> None:
     issue = refused(client, body, status)
-    assert issue["expression"][0].startswith(where), issue
+    fact = next(iter(body.get("answers", {})), None)
+    # an answer's fault names the answer itself; an unknown question, the answers as a whole
+    expected = f"answers.{fact}" if where == "answers" and fact in ANSWERABLE else where
+    assert issue["expression"] == [expected], issue
 
 
 def test_only_json_is_taken(client: FlaskClient) -> None:
@@ -183,7 +201,7 @@ def test_the_service_reads_the_chart_with_the_prefetch_searches_and_the_token(
     view = turn(client, {"fhirServer": server, "patient": patient}, Authorization="Bearer smart-token")
     assert (view["risk"], view["status"]) == ("high", "final")
     paths = sorted(request.path for request, _ in httpserver.log)
-    assert paths == ["/fhir/Observation", f"/fhir/Patient/{patient}", "/fhir/QuestionnaireResponse"]
+    assert paths == ["/fhir/Observation", "/fhir/QuestionnaireResponse"]  # the app's scopes: no Patient read
     assert all(request.headers["Authorization"] == "Bearer smart-token" for request, _ in httpserver.log)
     searched = {request.path: request.args.get("patient") for request, _ in httpserver.log}
     assert searched["/fhir/Observation"] == patient
@@ -204,16 +222,24 @@ def test_in_production_only_a_trusted_issuers_fhir_server_is_read(
     listed = httpserver.url_for("/fhir")
     ehr = make_ehr(tmp_path, fhir_servers=(listed,))
     client = make_app(**ehr.settings()).test_client()
-    patient = serve_patient(httpserver, "S7-observations.json")
-    assert turn(client, {"fhirServer": listed, "patient": patient})["risk"] == "high"
+    patient = serve_patient(httpserver, "S7-observations.json", token="smart-token")
+    body = {"fhirServer": listed, "patient": patient}
+    assert client.post(API, json=body).status_code == 401  # no open-server mode outside insecure dev
+    assert httpserver.log == []
+    assert turn(client, body, Authorization="Bearer smart-token")["risk"] == "high"
     reads = len(httpserver.log)
     other = listed.replace("/fhir", "/other-fhir")
-    issue = refused(client, {"fhirServer": other, "patient": patient}, 412)
-    assert issue["expression"] == ["fhirServer"]
+    answer = client.post(
+        API, json={**body, "fhirServer": other}, headers={"Authorization": "Bearer smart-token"}
+    )
+    assert answer.status_code == 412 and answer.get_json()["issue"][0]["expression"] == ["fhirServer"]
     assert len(httpserver.log) == reads  # nothing was sent to the unlisted server
     policy = client.get("/app/").headers["Content-Security-Policy"]
     assert f"connect-src 'self' http://127.0.0.1:{httpserver.port}" in policy
     assert "127.0.0.1:*" not in policy  # loopback is open only in insecure dev
+    assert (
+        turn(client, {"sample": "S5", "patient": "scn-5"})["status"] == "preliminary"
+    )  # the demo needs none
 
 
 def test_the_ehr_origins_setting_widens_connect_and_frame_sources(make_app: Callable[..., Flask]) -> None:
@@ -236,7 +262,6 @@ def test_the_vendored_library_is_refused_unless_its_integrity_matches(
     httpserver.expect_request("/some-lib/-/some-lib-1.0.0.tgz").respond_with_data(data)
     registry = httpserver.url_for("").rstrip("/")
     pinned = vendor.integrity_of(data)
-    assert pinned == "sha512-" + __import__("base64").b64encode(hashlib.sha512(data).digest()).decode()
     with pytest.raises(RuntimeError, match="is not the pinned"):
         vendor.tarball("some-lib", "1.0.0", "sha512-" + "A" * 88, registry)
     fetched = vendor.tarball("some-lib", "1.0.0", pinned, registry)
@@ -260,6 +285,16 @@ def test_the_scopes_asked_for_are_a_setting(make_app: Callable[..., Flask]) -> N
 def test_scopes_without_launch_stop_the_start(make_app: Callable[..., Flask]) -> None:
     with pytest.raises(ConfigError, match="NECKCHECK_APP_SCOPES must include 'launch'"):
         make_app(app_scopes="openid patient/Observation.rs")
+
+
+@pytest.mark.parametrize(
+    "origin", ["*", "https:", "https://ehr.example.org/path", "https://a.org; script-src *"]
+)
+def test_an_ehr_origin_that_is_not_an_origin_stops_the_start(
+    make_app: Callable[..., Flask], origin: str
+) -> None:
+    with pytest.raises(ConfigError, match="NECKCHECK_APP_EHR_ORIGINS"):
+        make_app(app_ehr_origins=origin)
 
 
 def test_with_nothing_recorded_the_app_asks_the_opening_questions_round_by_round(

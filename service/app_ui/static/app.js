@@ -34,7 +34,7 @@
 
   function problemText(body, fallback) {
     if (body && body.resourceType === "OperationOutcome" && Array.isArray(body.issue)) {
-      return body.issue.map((i) => i.diagnostics || (i.details && i.details.text) || i.code).join("; ");
+      return body.issue.filter(Boolean).map((i) => i.diagnostics || (i.details && i.details.text) || i.code).join("; ");
     }
     return fallback;
   }
@@ -51,6 +51,18 @@
     const data = await response.json().catch(() => null);
     if (!response.ok) throw new Error(problemText(data, "The assessment failed (HTTP " + response.status + ")."));
     return data;
+  }
+
+  // one turn at a time on screen: an answer that comes back after a newer request was sent is dropped
+  let latest = 0;
+  async function turn(answers) {
+    const mine = ++latest;
+    try {
+      const view = await assess(answers);
+      if (mine === latest) show(view, answers);
+    } catch (error) {
+      if (mine === latest) say(error.message, "error");
+    }
   }
 
   // ---- the screen ----
@@ -125,14 +137,15 @@
     const group = el("fieldset", { class: "question", "data-fact": q.fact });
     group.append(el("legend", { text: q.text }));
     if (q.type === "boolean" || q.type === "choice") {
-      const options = q.type === "boolean"
+      const known = q.type === "boolean"
         ? [{ code: "true", display: "Yes" }, { code: "false", display: "No" }]
         : q.options;
+      const options = known.concat([{ code: "", display: "Not known" }]);  // chosen by mistake: take it back
       options.forEach((option, i) => {
         const input = el("input", { type: "radio", name: q.fact, id: id + "-" + i, value: option.code });
         group.append(el("div", { class: "option" }, input, el("label", { for: id + "-" + i, text: option.display })));
       });
-      group.append(el("p", { class: "hint", text: "Leave unanswered if not known: it stays unknown, never \"no\"." }));
+      group.append(el("p", { class: "hint", text: "Not known stays unknown, never \"no\"." }));
     } else {
       group.append(el("label", { for: id, text: "Answer" }),
         el("input", { id, name: q.fact, type: q.type === "integer" ? "number" : "date", min: q.type === "integer" ? 0 : null, inputmode: q.type === "integer" ? "numeric" : null }));
@@ -145,11 +158,15 @@
     for (const q of view.ask) {
       const field = form.elements[q.fact];
       if (!field) continue;
+      if (field.validity && field.validity.badInput) throw new Error("\"" + q.text + "\": answer a whole number.");
       const value = field.value;
       if (value === "" || value === undefined) continue;
       if (q.type === "boolean") answers[q.fact] = value === "true";
-      else if (q.type === "integer") answers[q.fact] = Number(value);
-      else answers[q.fact] = value;
+      else if (q.type === "integer") {
+        const number = Number(value);
+        if (!Number.isInteger(number) || number < 0) throw new Error("\"" + q.text + "\": answer a whole number.");
+        answers[q.fact] = number;
+      } else answers[q.fact] = value;
     }
     return answers;
   }
@@ -161,18 +178,39 @@
     const form = el("form", { novalidate: true });
     const list = el("div", { "data-testid": "ask" });
     view.ask.forEach((q, i) => list.append(question(q, i)));
-    form.append(list, el("button", { type: "submit", "data-testid": "submit-answers", text: "Submit answers and reassess" }));
+    const submit = el("button", { type: "submit", "data-testid": "submit-answers", text: "Submit answers and reassess" });
+    form.append(list, submit);
+    form.addEventListener("input", () => document.dispatchEvent(new Event("neckcheck:unsaved")));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const answers = Object.assign({}, answered, readAnswers(form, view));
-      say("Reassessing…");
+      let answers;
       try {
-        show(await assess(answers), answers);
+        answers = Object.assign({}, answered, readAnswers(form, view));
       } catch (error) {
         say(error.message, "error");
+        return;
       }
+      submit.disabled = true;
+      say("Reassessing…");
+      await turn(answers);
+      submit.disabled = false;
     });
     section.append(form);
+    return section;
+  }
+
+  function answeredPanel(answered) {
+    const given = Object.keys(answered || {}).filter((fact) => answered[fact] !== null);
+    if (!given.length) return null;
+    const section = el("section", { "aria-labelledby": "given-title" }, el("h2", { id: "given-title", text: "Your answers" }),
+      el("p", { text: given.length + " answer(s) given in this session, shown in the evidence below." }));
+    const clear = el("button", { type: "button", class: "secondary", "data-testid": "clear-answers", text: "Clear my answers and start again" });
+    clear.addEventListener("click", async () => {
+      clear.disabled = true;
+      say("Reassessing without your answers…");
+      await turn(null);
+    });
+    section.append(clear);
     return section;
   }
 
@@ -184,8 +222,12 @@
     const button = el("button", { type: "button", "data-testid": "save-to-chart", text: "Save to chart…" });
     const confirm = el("div", { class: "confirm", hidden: true, role: "group", "aria-labelledby": "confirm-text" });
     const where = session.sample ? "nowhere: this is the demo" : session.fhirServer;
+    const kinds = view.save.entry.map((e) => e.resource.resourceType === "ServiceRequest" ? "a draft order"
+      : e.resource.resourceType === "QuestionnaireResponse" ? "your answers" : "the " + view.status + " RiskAssessment");
+    const unsaved = el("p", { class: "hint", hidden: true, text: "Submit or clear the answers above first: they are not part of this result yet." });
+    document.addEventListener("neckcheck:unsaved", () => { button.disabled = true; unsaved.hidden = false; confirm.hidden = true; });
     confirm.append(
-      el("p", { id: "confirm-text", text: "Save " + count + " resources (your answers, the RiskAssessment and the draft orders) to " + where + "?" }),
+      el("p", { id: "confirm-text", text: "Save " + count + " resource(s): " + kinds.join(", ") + ", to " + where + "?" }),
       el("button", { type: "button", "data-testid": "confirm-save", text: "Yes, save" }),
       el("button", { type: "button", class: "secondary", "data-testid": "cancel-save", text: "Cancel" }));
     button.addEventListener("click", () => {
@@ -198,13 +240,23 @@
     });
     confirm.querySelector("[data-testid=confirm-save]").addEventListener("click", async () => {
       confirm.hidden = true;
+      button.disabled = true;
       await save(view.save, answer);
+      button.disabled = false;
     });
-    section.append(button, confirm, answer);
+    section.append(button, unsaved, confirm, answer);
     return section;
   }
 
   async function save(transaction, answer) {
+    try {
+      await post(transaction, answer);
+    } catch (error) {
+      answer.replaceChildren(el("p", { class: "error", "data-testid": "save-result", text: "Saving failed: " + (error.message || error) }));
+    }
+  }
+
+  async function post(transaction, answer) {
     answer.replaceChildren();
     if (session.sample) {
       answer.append(el("p", { "data-testid": "save-result", text: "Demo: nothing was written. This is the transaction an EHR's FHIR server would receive:" }),
@@ -229,8 +281,9 @@
       return;
     }
     const list = el("ul", { "data-testid": "save-entries" });
-    for (const entry of (data && data.entry) || []) {
-      const r = entry.response || {};
+    const entries = data && Array.isArray(data.entry) ? data.entry : [];
+    for (const entry of entries) {
+      const r = (entry && entry.response) || {};
       list.append(el("li", { text: (r.status || "?") + " " + (r.location || "") }));
     }
     answer.replaceChildren(el("p", { "data-testid": "save-result", class: "ok", text: "Saved: the FHIR server answered HTTP " + response.status + "." }), list);
@@ -243,6 +296,8 @@
       || "No result yet: questions to ask below.");
     root.append(resultPanel(view));
     if (view.ask.length) root.append(askPanel(view, answered || {}));
+    const given = answeredPanel(answered);
+    if (given) root.append(given);
     root.append(rulesPanel(view), evidencePanel(view), ordersPanel(view));
     if (view.save.entry.length) root.append(savePanel(view));
     document.getElementById("result-title").focus({ preventScroll: true });
@@ -284,7 +339,7 @@
       return;
     }
     say("Reading the patient's data…");
-    show(await assess(null), null);
+    await turn(null);
   }
 
   start().catch((error) => say(error.message || String(error), "error"));
