@@ -16,6 +16,7 @@ from typing import Any
 
 from service.codebook import CodeBook
 from service.errors import Unprocessable
+from service.intake.fields import INT32
 from service.output.guidance import questionnaire_canonical
 from service.output.identifiers import content_hash, stable_uuid
 from service.output.references import fhir_datetime
@@ -23,7 +24,6 @@ from service.output.resources import identifier
 from service.rules.table import RuleTable
 
 JSON = dict[str, Any]
-FHIR_INTEGER_MAX = 2_147_483_647  # R4 §2.24.0.1 integer: a signed 32-bit value
 
 
 def items_by_link_id(questionnaire: JSON) -> dict[str, tuple[JSON, JSON]]:
@@ -53,8 +53,8 @@ def _answer(item: JSON, value: Any, fact: str, table: RuleTable, authored: dt.da
             raise Unprocessable(f"{fact}: answer a whole number of at least 0", where)
         if (low is not None and value < low) or (high is not None and value > high):
             raise Unprocessable(f"{fact}: answer a number from {low} to {high}", where)
-        if value > FHIR_INTEGER_MAX:
-            raise Unprocessable(f"{fact}: answer a number up to {FHIR_INTEGER_MAX}", where)
+        if value > INT32[1]:  # FHIR R4 integer: a signed 32-bit value
+            raise Unprocessable(f"{fact}: answer a number up to {INT32[1]}", where)
         return {"valueInteger": value}
     if kind == "date":
         try:
@@ -84,23 +84,19 @@ def answers_response(
     answered, for whom and when: saving the same answers twice matches the first copy (conditional create).
     """
     known = items_by_link_id(questionnaire)
-    groups: dict[str, JSON] = {}
-    for fact, value in answers.items():
-        if value is None:
-            continue  # left unanswered: it stays unknown
+    given = {fact: value for fact, value in answers.items() if value is not None}  # None: stays unknown
+    for fact in given:
         if fact not in known:
             raise Unprocessable(f"{fact[:64]!r} is not a question of the published Questionnaire", "answers")
-        group, item = known[fact]
-        answer = _answer(item, value, fact, table, authored)
-        shown = groups.setdefault(
-            group["linkId"], {"linkId": group["linkId"], "text": group["text"], "item": []}
-        )
-        shown["item"].append({"linkId": item["linkId"], "text": item["text"], "answer": [answer]})
-    order = list(known)  # items in the Questionnaire's order, groups too
-    for group in groups.values():
-        group["item"].sort(key=lambda i: order.index(i["linkId"]))
+    groups: dict[str, JSON] = {}  # filled in the Questionnaire's order (dicts keep it), groups and items
+    for link_id, (group, item) in known.items():
+        if link_id in given:
+            answer = _answer(item, given[link_id], link_id, table, authored)
+            shown = groups.setdefault(
+                group["linkId"], {"linkId": group["linkId"], "text": group["text"], "item": []}
+            )
+            shown["item"].append({"linkId": link_id, "text": item["text"], "answer": [answer]})
     when = fhir_datetime(authored)
-    given = {fact: value for fact, value in answers.items() if value is not None}
     digest = content_hash({"patient": patient_id, "authored": when, "answers": given})
     response: JSON = {
         "resourceType": "QuestionnaireResponse",
@@ -109,8 +105,6 @@ def answers_response(
         "status": "completed",
         "subject": {"reference": f"Patient/{patient_id}"},
         "authored": when,
-        "item": sorted(
-            groups.values(), key=lambda g: [x["linkId"] for x in questionnaire["item"]].index(g["linkId"])
-        ),
+        "item": list(groups.values()),
     }
     return f"urn:uuid:{stable_uuid(digest, 'answers')}", response

@@ -67,23 +67,15 @@ def run_turn(request: JSON, token: str | None, assessor: Assessor, reader: Reade
         as_of = None
     form = questionnaire(assessor.table, assessor.book)
     answered = None
-    urls: dict[int, str] = {}
+    entries: list[JSON] = [{"resource": r} for r in resources]
     if any(v is not None for v in (request.get("answers") or {}).values()):
         answered = answers_response(
             request["answers"], patient, as_of or now, form, assessor.table, assessor.book
         )
-        urls[len(resources)] = answered[0]
-        resources.append(answered[1])
-    bundle: JSON = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [
-            {"fullUrl": urls[i], "resource": r} if i in urls else {"resource": r}
-            for i, r in enumerate(resources)
-        ],
-    }
+        entries.append({"fullUrl": answered[0], "resource": answered[1]})
+    bundle: JSON = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     try:
-        if not resources:
+        if not entries:
             raise NoFacts("nothing recorded")  # an empty Bundle is a 400 to $assess; here it is a patient
         assessment = assessor.run(bundle, as_of=as_of, output="transaction", now=now)
     except NoFacts:
@@ -91,5 +83,5 @@ def run_turn(request: JSON, token: str | None, assessor: Assessor, reader: Reade
         return Turn(view, None, bundle, "sample" in request)
     if assessment.intake.subject.get("reference") != f"Patient/{patient}":
         raise Unprocessable("the data read is about another patient than the one launched", "patient")
-    view = screen(assessment, assessor.table, assessor.book, form, resource_times(resources, urls), answered)
+    view = screen(assessment, assessor.table, assessor.book, form, resource_times(entries), answered)
     return Turn(view, assessment, bundle, "sample" in request)

@@ -10,8 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from service.app_ui.answers import items_by_link_id
 from service.assess import Assessment
 from service.codebook import CodeBook
+from service.errors import InvalidInput
+from service.intake.fields import opt_datetime
+from service.intake.observation import observation_time
 from service.output.rationale import data_required
 from service.output.references import fhir_datetime
 from service.rules.facts import FactValue
@@ -21,22 +25,22 @@ JSON = dict[str, Any]
 SAVED_TYPES = ("RiskAssessment", "ServiceRequest")  # with the answers: what the app's scopes may create
 
 
-def resource_times(resources: list[JSON], urls: dict[int, str]) -> dict[str, str]:
-    """Each input resource's reference → its clinical time (effective[x], else issued or authored): the date
-    shown beside its evidence. ``urls`` gives the fullUrl of resources that have no id."""
+def resource_times(entries: list[JSON]) -> dict[str, str]:
+    """Each input resource's reference → its clinical time, the date shown beside its evidence: the time the
+    intake itself gives it (an Observation's effective[x], else issued; a QuestionnaireResponse's authored).
+    A resource with neither id nor fullUrl, or one the intake skipped for a malformed date, gets none: it is
+    not cited as evidence."""
     times: dict[str, str] = {}
-    for i, r in enumerate(resources):
-        period = r.get("effectivePeriod")
-        when = (
-            r.get("effectiveDateTime")
-            or (period.get("start") if isinstance(period, dict) else None)
-            or r.get("effectiveInstant")
-            or r.get("issued")
-            or r.get("authored")
-        )
-        ref = f"{r.get('resourceType')}/{r['id']}" if r.get("id") else urls.get(i)
-        if ref and isinstance(when, str):
-            times[ref] = when
+    for i, entry in enumerate(entries):
+        r, loc = entry["resource"], f"Bundle.entry[{i}].resource"
+        ref = f"{r.get('resourceType')}/{r['id']}" if r.get("id") else entry.get("fullUrl")
+        try:
+            when = observation_time(r, loc) if r.get("resourceType") == "Observation" else None
+            when = when or opt_datetime(r, "authored", loc)
+        except InvalidInput:
+            continue
+        if ref and when is not None:
+            times[ref] = when.isoformat().replace("+00:00", "Z")  # as recorded: its own offset kept
     return times
 
 
@@ -75,12 +79,12 @@ def _evidence(assessment: Assessment, table: RuleTable, book: CodeBook, times: d
 
 
 def _questions(ask: tuple[str, ...], questionnaire: JSON) -> list[JSON]:
-    items = {i["linkId"]: i for g in questionnaire["item"] for i in g.get("item", [])}
+    items = items_by_link_id(questionnaire)
     out = []
     for fact in ask:
-        item = items.get(fact)
-        if item is None:
+        if fact not in items:
             continue  # not askable in the form (none today); data_required still names it
+        item = items[fact][1]
         question: JSON = {"fact": fact, "text": item["text"], "type": item["type"]}
         if item["type"] == "choice":
             question["options"] = [
@@ -95,12 +99,9 @@ def first_questions(questionnaire: JSON, table: RuleTable) -> list[JSON]:
     """With nothing recorded, the questions that open the form: every item no other answer gates
     (``enableWhen``) whose fact the rules use. The answers then decide what else to ask, round by round."""
     opening = tuple(
-        item["linkId"]
-        for group in questionnaire["item"]
-        for item in group.get("item", [])
-        if "enableWhen" not in item
-        and item["linkId"] in table.facts
-        and not table.facts[item["linkId"]].informational
+        link_id
+        for link_id, (_, item) in items_by_link_id(questionnaire).items()
+        if "enableWhen" not in item and link_id in table.facts and not table.facts[link_id].informational
     )
     return _questions(opening, questionnaire)
 
