@@ -80,56 +80,41 @@
     return panel;
   }
 
+  // a titled section of the screen; with nothing to list, it says so in one sentence
+  function section(name, title, attrs) {
+    return el("section", Object.assign({ "aria-labelledby": name + "-title" }, attrs), el("h2", { id: name + "-title", text: title }));
+  }
+
+  function listing(name, title, items, empty, fill) {
+    const shown = section(name, title);
+    shown.append(...(items.length ? fill(items) : [el("p", { text: empty })]));
+    return shown;
+  }
+
   function rulesPanel(view) {
-    const section = el("section", { "aria-labelledby": "rules-title" }, el("h2", { id: "rules-title", text: "Why" }));
-    if (!view.rules.length) {
-      section.append(el("p", { text: view.status === "no data" ? "No rule can be evaluated without data." : "No escalation rule fired." }));
-      return section;
-    }
-    const list = el("ul", { class: "rules" });
-    for (const rule of view.rules) {
-      list.append(el("li", { "data-rule": rule.id },
+    const none = view.status === "no data" ? "No rule can be evaluated without data." : "No escalation rule fired.";
+    return listing("rules", "Why", view.rules, none, (rules) => [el("ul", { class: "rules" }, ...rules.map((rule) =>
+      el("li", { "data-rule": rule.id },
         el("strong", { text: rule.title }), " (" + rule.risk + "): " + rule.outcome,
-        el("blockquote", { text: rule.guideline })));
-    }
-    section.append(list);
-    return section;
+        el("blockquote", { text: rule.guideline }))))]);
   }
 
   function evidencePanel(view) {
-    const section = el("section", { "aria-labelledby": "evidence-title" }, el("h2", { id: "evidence-title", text: "Evidence" }));
-    if (!view.evidence.length) {
-      section.append(el("p", { text: "Nothing recorded yet." }));
-      return section;
-    }
-    const table = el("table", { class: "evidence" });
-    table.append(el("caption", { text: "What the chart and the answers say, with the date of each record" }));
-    table.append(el("thead", {}, el("tr", {},
-      el("th", { scope: "col", text: "Finding" }), el("th", { scope: "col", text: "Value" }), el("th", { scope: "col", text: "Date" }))));
-    const body = el("tbody");
-    for (const item of view.evidence) {
-      body.append(el("tr", { "data-fact": item.fact },
+    return listing("evidence", "Evidence", view.evidence, "Nothing recorded yet.", (evidence) => [el("table", { class: "evidence" },
+      el("caption", { text: "What the chart and the answers say, with the date of each record" }),
+      el("thead", {}, el("tr", {},
+        el("th", { scope: "col", text: "Finding" }), el("th", { scope: "col", text: "Value" }), el("th", { scope: "col", text: "Date" }))),
+      el("tbody", {}, ...evidence.map((item) => el("tr", { "data-fact": item.fact },
         el("th", { scope: "row", text: item.label }),
         el("td", { text: item.value + (item.conflict ? " (" + item.conflict + ")" : "") }),
-        el("td", { text: item.date ? item.date.slice(0, 10) : "undated" })));
-    }
-    table.append(body);
-    section.append(table);
-    return section;
+        el("td", { text: item.date ? item.date.slice(0, 10) : "undated" })))))]);
   }
 
   function ordersPanel(view) {
-    const section = el("section", { "aria-labelledby": "orders-title" }, el("h2", { id: "orders-title", text: "Proposed orders" }));
-    if (!view.orders.length) {
-      section.append(el("p", { text: "None proposed." }));
-      return section;
-    }
-    const list = el("ul", { class: "orders" });
-    for (const order of view.orders) {
-      list.append(el("li", {}, el("span", { class: "draft", text: "Draft proposal" }), " " + order.title + " (" + order.priority + ")"));
-    }
-    section.append(list, el("p", { class: "meta", text: "Proposals only: a clinician decides whether to order." }));
-    return section;
+    return listing("orders", "Proposed orders", view.orders, "None proposed.", (orders) => [
+      el("ul", { class: "orders" }, ...orders.map((order) =>
+        el("li", {}, el("span", { class: "draft", text: "Draft proposal" }), " " + order.title + " (" + order.priority + ")"))),
+      el("p", { class: "meta", text: "Proposals only: a clinician decides whether to order." })]);
   }
 
   function question(q, index) {
@@ -172,9 +157,8 @@
   }
 
   function askPanel(view, answered) {
-    const section = el("section", { "aria-labelledby": "ask-title", class: "ask" });
-    section.append(el("h2", { id: "ask-title", text: "Ask the patient" }),
-      el("p", { text: "Only what the assessment is missing. Submitting reassesses with these answers." }));
+    const shown = section("ask", "Ask the patient", { class: "ask" });
+    shown.append(el("p", { text: "Only what the assessment is missing. Submitting reassesses with these answers." }));
     const form = el("form", { novalidate: true });
     const list = el("div", { "data-testid": "ask" });
     view.ask.forEach((q, i) => list.append(question(q, i)));
@@ -195,29 +179,28 @@
       await turn(answers);
       submit.disabled = false;
     });
-    section.append(form);
-    return section;
+    shown.append(form);
+    return shown;
   }
 
   function answeredPanel(answered) {
     const given = Object.keys(answered || {}).filter((fact) => answered[fact] !== null);
     if (!given.length) return null;
-    const section = el("section", { "aria-labelledby": "given-title" }, el("h2", { id: "given-title", text: "Your answers" }),
-      el("p", { text: given.length + " answer(s) given in this session, shown in the evidence below." }));
+    const shown = section("given", "Your answers");
+    shown.append(el("p", { text: given.length + " answer(s) given in this session, shown in the evidence below." }));
     const clear = el("button", { type: "button", class: "secondary", "data-testid": "clear-answers", text: "Clear my answers and start again" });
     clear.addEventListener("click", async () => {
       clear.disabled = true;
       say("Reassessing without your answers…");
       await turn(null);
     });
-    section.append(clear);
-    return section;
+    shown.append(clear);
+    return shown;
   }
 
   function savePanel(view) {
-    const section = el("section", { "aria-labelledby": "save-title", class: "save" });
+    const shown = section("save", "Save to the chart", { class: "save" });
     const count = view.save.entry.length;
-    section.append(el("h2", { id: "save-title", text: "Save to the chart" }));
     const answer = el("div", { id: "save-answer", role: "status", "aria-live": "polite" });
     const button = el("button", { type: "button", "data-testid": "save-to-chart", text: "Save to chart…" });
     const confirm = el("div", { class: "confirm", hidden: true, role: "group", "aria-labelledby": "confirm-text" });
@@ -244,8 +227,8 @@
       await save(view.save, answer);
       button.disabled = false;
     });
-    section.append(button, unsaved, confirm, answer);
-    return section;
+    shown.append(button, unsaved, confirm, answer);
+    return shown;
   }
 
   async function save(transaction, answer) {
