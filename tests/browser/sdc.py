@@ -2,7 +2,7 @@
 driven by playwright with the system browser.
 
 What a clean machine lacks is installed here, never skipped: Debian's ``chromium`` (apt-get), and the
-``lforms`` package from the npm registry (``npm pack``, checked against the sha512 in vendor.json, unpacked
+``lforms`` package from the npm registry (its tarball, checked against the sha512 in vendor.json, unpacked
 into ``.vendor/``, which git ignores). The page (``page/``) and LHC-Forms are served by a loopback HTTP
 server of this module; the browser is started with every background connection off, so nothing is
 fetched from anywhere but 127.0.0.1.
@@ -10,13 +10,11 @@ fetched from anywhere but 127.0.0.1.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import http.server
+import io
 import json
 import re
 import shutil
-import subprocess
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -27,6 +25,7 @@ from typing import Any
 import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from service.app_ui.vendor import tarball
 from tests.debian import apt_install
 from tests.live import Server
 
@@ -52,33 +51,21 @@ def chromium() -> Path:
 
 
 def vendored(name: str) -> Path:
-    """The unpacked folder of a pinned npm package of vendor.json (fetched once, then reused)."""
+    """The unpacked folder of a pinned npm package of vendor.json (fetched once, then reused).
+
+    Fetched and checked against its pinned sha512 as the app's own browser library is
+    (``service.app_ui.vendor.tarball``): from the registry over HTTPS, no Node.js needed."""
     spec = json.loads((HERE / "vendor.json").read_text(encoding="utf-8"))[name]
     target = VENDOR / f"{name}-{spec['version']}"
     if target.is_dir():
         return target
-    if shutil.which("npm") is None:
-        apt_install("nodejs", "npm")
-    VENDOR.mkdir(exist_ok=True)
-    done = subprocess.run(
-        ["npm", "pack", f"{name}@{spec['version']}", "--pack-destination", str(VENDOR), "--silent"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    tarball = VENDOR / done.stdout.strip().splitlines()[-1]
-    digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
-    if digest != spec["integrity"]:
-        tarball.unlink()
-        raise RuntimeError(f"{tarball.name}: integrity {digest} is not the pinned {spec['integrity']}")
+    data = tarball(name, spec["version"], spec["integrity"])
     staging = VENDOR / f"unpacking-{name}"
     shutil.rmtree(staging, ignore_errors=True)
-    with tarfile.open(tarball) as archive:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         archive.extractall(staging, filter="data")
     (staging / spec["use"]).rename(target)  # whole, or not at all: a half-unpacked folder is never reused
     shutil.rmtree(staging)
-    tarball.unlink()
     return target
 
 
