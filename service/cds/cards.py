@@ -37,9 +37,15 @@ class CardContext:
     spine_instead_of_brain: bool = False
 
     @property
+    def fhir_base(self) -> str:
+        """This service's FHIR base (``<public URL>/fhir``), where the PlanDefinition is published: what the
+        card's other links are found beside."""
+        return self.plan_definition_url.rsplit("/PlanDefinition/", 1)[0]
+
+    @property
     def app_launch_url(self) -> str:
-        """The clinician app's SMART launch URL, served beside the PlanDefinition (same public base)."""
-        return self.plan_definition_url.rsplit("/fhir/PlanDefinition/", 1)[0] + "/app/launch"
+        """The clinician app's SMART launch URL, on the same public base as the FHIR surface."""
+        return self.fhir_base.removesuffix("/fhir") + "/app/launch"
 
 
 @cache  # immutable data, read once per process rather than on every card
@@ -99,8 +105,7 @@ def _questionnaire_url(ctx: CardContext, book: CodeBook) -> str:
     """The Questionnaire published beside the PlanDefinition (same server, same /fhir base). It links the
     form itself for now; the facts to ask are named in the card's detail (and, per fact, in the
     GuidanceResponse of $assess)."""
-    fhir_base = ctx.plan_definition_url.rsplit("/PlanDefinition/", 1)[0]
-    return f"{fhir_base}/Questionnaire/{book.raw['questionnaire']['id']}"
+    return f"{ctx.fhir_base}/Questionnaire/{book.raw['questionnaire']['id']}"
 
 
 def _order_key(service_request: dict[str, Any]) -> str:
