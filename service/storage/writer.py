@@ -28,7 +28,7 @@ import threading
 import time
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from sqlalchemy import Connection, DateTime, Engine, Table, insert, select
@@ -73,16 +73,18 @@ class Record:
     table: ClassVar[Table]
     key: ClassVar[str]
     checks: ClassVar[dict[str, Callable[[Any], bool]]]  # a type check per field
+    datetimes: ClassVar[frozenset[str]]  # the fields whose column is a DateTime
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Work out each kind's checks once (KeyError: a field of a type a spool line cannot carry)."""
         super().__init_subclass__(**kwargs)
         hints = typing.get_type_hints(cls)
         cls.checks = {n: _TYPE_CHECKS[h] for n, h in hints.items() if typing.get_origin(h) is not ClassVar}
+        cls.datetimes = frozenset(c.name for c in cls.table.columns if isinstance(c.type, DateTime))
 
     def line(self) -> str:
         """The record as one spool line (JSON), which says its kind."""
-        return json.dumps({"kind": self.kind, **asdict(self)})
+        return json.dumps({"kind": self.kind, **{name: getattr(self, name) for name in self.checks}})
 
     @classmethod
     def from_record(cls, record: Any) -> Self:
@@ -92,20 +94,24 @@ class Record:
         for name, value in record.items():
             if not cls.checks[name](value):
                 raise ValueError(f"{name} has the wrong type")
-        # a lone surrogate ("\\ud800" is valid JSON, e.g. in a token's sub) has no UTF-8 form: the driver
-        # would raise a bare UnicodeEncodeError on every retry
-        json.dumps(record, ensure_ascii=False).encode("utf-8")
         return cls(**record)
 
     def row(self) -> dict[str, Any]:
-        """The values for the table; ValueError if a date-time is not ISO 8601."""
-        values = asdict(self)
-        for column in self.table.columns:
-            value = values.get(column.name)
-            if isinstance(column.type, DateTime) and isinstance(value, str):
-                values[column.name] = dt.datetime.fromisoformat(value)
+        """The values for the table; ValueError if a date-time is not ISO 8601, or if a text has no UTF-8
+        form (a lone surrogate, which is valid JSON, e.g. in a token's sub: the driver would raise a bare
+        UnicodeEncodeError on every retry). Read field by field, not with dataclasses.asdict, whose deep
+        copy was a tenth of the writer thread's time."""
+        values: dict[str, Any] = {}
+        for name in self.checks:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                if name in self.datetimes:
+                    value = dt.datetime.fromisoformat(value)
+                else:
+                    value.encode("utf-8")
             elif isinstance(value, list):
-                values[column.name] = json.dumps(value)
+                value = json.dumps(value)  # ASCII: a lone surrogate is escaped, not an error
+            values[name] = value
         return values
 
 
@@ -212,18 +218,17 @@ class RecordWriter:
         wait WAIT_SECONDS), so the writer keeps up and records reach the fsync'd spool, not a growing
         queue in memory; ``force`` (a replay asked by /readyz) tries at once.
         """
-        lines = [r.line() for r in records]
         with self._lock:
             if not force and time.monotonic() < self._down_until:
-                return self._spool(lines, None)
+                return self._spool([r.line() for r in records], None)
             try:
                 self._replay()
             except StorageUnavailable as exc:
-                return self._spool(lines, exc.cause)
+                return self._spool([r.line() for r in records], exc.cause)
             except OSError as exc:  # the spool cannot be read: the database may still take these
                 log.error("spool not replayed: %s", type(exc).__name__)
             try:
-                self._write(lines)
+                self._store([(r, None) for r in records])
             except StorageUnavailable as exc:
                 return self._spool(exc.lines, exc.cause)
             self._down_until = 0.0
@@ -259,35 +264,45 @@ class RecordWriter:
         return self.kinds[record.pop("kind", "audit")].from_record(record)
 
     def _write(self, lines: list[str]) -> None:
-        """Store records given as spool lines; quarantine those the database refuses for good.
+        """Store records given as spool lines (a replay); an unreadable line goes to the quarantine."""
+        items: list[_Item] = []
+        for line in lines:
+            try:
+                items.append((self._parse(line), line))
+            except ValueError as exc:  # json.JSONDecodeError too: e.g. a line torn by a hard kill
+                self._quarantine(line, exc)
+        self._store(items)
+
+    def _store(self, items: list[_Item]) -> None:
+        """Store records, each with its spool line if it came from the spool (a live record is made into
+        a line only if it has to be spooled or quarantined); quarantine those the database refuses for good.
 
         A batch that fails for good is retried row by row, so only the bad record(s) leave. Raises
         StorageUnavailable, with the lines not stored yet, when the database itself is the problem.
         """
-        rows: list[tuple[str, Record, dict[str, Any]]] = []
-        for line in lines:
+        rows: list[tuple[_Item, dict[str, Any]]] = []
+        for item in items:
             try:
-                record = self._parse(line)
-                rows.append((line, record, record.row()))
-            except ValueError as exc:  # json.JSONDecodeError too: e.g. a line torn by a hard kill
-                self._quarantine(line, exc)
+                rows.append((item, item[0].row()))
+            except ValueError as exc:
+                self._quarantine(_line(item), exc)
         try:
             if rows:
-                self._insert([(record, row) for _, record, row in rows])
+                self._insert([(item[0], row) for item, row in rows])
             return
         except SQLAlchemyError as exc:
             if not refused(exc):
-                raise StorageUnavailable(exc, [line for line, _, _ in rows]) from exc
+                raise StorageUnavailable(exc, [_line(item) for item, _ in rows]) from exc
             if len(rows) == 1:
-                self._quarantine(rows[0][0], exc)
+                self._quarantine(_line(rows[0][0]), exc)
                 return
-        for done, (line, record, row) in enumerate(rows):
+        for done, (item, row) in enumerate(rows):
             try:
-                self._insert([(record, row)])
+                self._insert([(item[0], row)])
             except SQLAlchemyError as exc:
                 if not refused(exc):
-                    raise StorageUnavailable(exc, [line for line, _, _ in rows[done:]]) from exc
-                self._quarantine(line, exc)
+                    raise StorageUnavailable(exc, [_line(i) for i, _ in rows[done:]]) from exc
+                self._quarantine(_line(item), exc)
 
     def _insert(self, rows: list[tuple[Record, dict[str, Any]]]) -> None:
         """One transaction for the batch and one executemany per table; a record stored before is skipped."""
@@ -357,6 +372,15 @@ class RecordWriter:
         except (ValueError, AttributeError, KeyError):
             return "record (unreadable)"
         return f"{kind.kind} record " + (repr(value[:36]) if isinstance(value, str) else "(no id)")
+
+
+# A record to store, and its spool line when it was read from the spool (None for a live record)
+_Item = tuple[Record, str | None]
+
+
+def _line(item: _Item) -> str:
+    """The item's spool line: the one it was read from, or its record's own."""
+    return item[1] if item[1] is not None else item[0].line()
 
 
 def _insert_new(
