@@ -9,9 +9,11 @@ scopes. NECKCHECK_INSECURE_DEV=1 turns all of it off.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app, g, request
+from werkzeug.sansio.utils import get_current_url
 
 from service.assess import Assessment
 from service.config import Settings
@@ -32,8 +34,14 @@ def public_base() -> str:
         return configured.rstrip("/")
     base: str | None = g.get("host_base")
     if base is None:
-        base = g.host_base = request.host_url.rstrip("/")
+        base = g.host_base = _host_base(request.scheme, request.host)
     return base
+
+
+@lru_cache(maxsize=64)  # a service is reached by a few host names; the Host header is the caller's
+def _host_base(scheme: str, host: str) -> str:
+    """``request.host_url`` without its slash: werkzeug's URL quoting done once per host, not per request."""
+    return get_current_url(scheme, host).rstrip("/")
 
 
 def record(assessment: Assessment, request_body: Any, channel: str) -> None:

@@ -93,8 +93,36 @@ def _plainly_valid(resource: dict[str, Any]) -> bool:
     Bundle) in a request that ``looks_clean``, with one type per choice element."""
     if resource.get("resourceType") != "Observation" or "component" in resource:
         return False
-    found = _CHOICE_KEYS["Observation"].findall(" ".join(resource))
+    return _one_type_each(resource, "Observation")
+
+
+def _one_type_each(holder: dict[str, Any], path: str) -> bool:
+    """No choice element of ``holder`` given twice; may say False of a harmless key such as "a-valueX"
+    (then ``_check_choices`` decides), never True of two types of one choice element."""
+    found = _CHOICE_KEYS[path].findall(" ".join(holder))
     return len(found) == len(set(found))
+
+
+def _plain_answers(holder: dict[str, Any]) -> bool:
+    """True when no QuestionnaireResponse answer under ``holder``, at any depth, could give two types:
+    the common case, decided without building a location (``_check_answers`` names the places)."""
+    items = holder.get("item")
+    if not isinstance(items, list):
+        return True
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        answers = item.get("answer")
+        for answer in answers if isinstance(answers, list) else ():
+            if not isinstance(answer, dict):
+                continue
+            if len(answer) > 1 and not _one_type_each(answer, "QuestionnaireResponse.item.answer"):
+                return False
+            if not _plain_answers(answer):
+                return False
+        if not _plain_answers(item):
+            return False
+    return True
 
 
 def check_resource(
@@ -123,7 +151,7 @@ def check_resource(
     if rtype == "Observation":
         for i, component in enumerate(_objects(resource.get("component"))):
             _check_choices(component, "Observation.component", f"{loc}.component[{i}]", problems)
-    elif rtype == "QuestionnaireResponse":
+    elif rtype == "QuestionnaireResponse" and not _plain_answers(resource):
         _check_answers(resource, loc, problems)
     _raise(problems)
 

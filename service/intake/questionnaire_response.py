@@ -7,7 +7,7 @@ the answer types, so an answer of another type is the caller's error (400).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 from service.codebook import CodeBook
 from service.errors import InvalidInput, Unprocessable
@@ -39,14 +39,17 @@ def is_ours(resource: JSON, loc: str, book: CodeBook, questionnaire_id: str) -> 
     )
 
 
-def _items(holder: JSON, loc: str) -> Iterator[tuple[JSON, str]]:
+def _visit_items(holder: JSON, loc: str, visit: Callable[[JSON, str], None]) -> None:
+    """Each item, depth first in document order (items nest in groups and under answers), handed to
+    ``visit`` as soon as it is reached, so a malformed later item is found after the earlier ones are read."""
     for i, raw in enumerate(opt_list(holder, "item", loc)):
         where = f"{loc}.item[{i}]"
         item = obj(raw, where)
-        yield item, where
-        yield from _items(item, where)
+        visit(item, where)
+        _visit_items(item, where, visit)
         for j, answer in enumerate(opt_list(item, "answer", where)):
-            yield from _items(obj(answer, f"{where}.answer[{j}]"), f"{where}.answer[{j}]")
+            at = f"{where}.answer[{j}]"
+            _visit_items(obj(answer, at), at, visit)
 
 
 def questionnaire_readings(
@@ -60,14 +63,17 @@ def questionnaire_readings(
         return [], [Skipped(loc, f"QuestionnaireResponse not used (status {status})")], False
     when = opt_datetime(resource, "authored", loc)
     readings: list[Reading] = []
-    for item, where in _items(resource, loc):
+
+    def read(item: JSON, where: str) -> None:
         link_id = opt_str(item, "linkId", where)
         if link_id not in table.facts:
-            continue
+            return
         cited = Evidence(evidence.resource_type, evidence.reference, link_id, evidence.resolvable)
         for j, answer in enumerate(opt_list(item, "answer", where)):
             value = _answer(obj(answer, f"{where}.answer[{j}]"), f"{where}.answer[{j}]", link_id, book, table)
             readings.append(Reading(link_id, value, when, cited))
+
+    _visit_items(resource, loc, read)
     return readings, [], status == "in-progress"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 NAMESPACE = uuid.UUID("7b4f0f3e-5a0c-5b8e-9a53-6e65636b6368")  # fixed; changing it changes every id
+_NAMESPACE_BYTES = NAMESPACE.bytes
 # hashlib lets go of the GIL while it hashes 2,048 bytes or more at once (CPython's HASHLIB_GIL_MINSIZE);
 # under load another thread then takes the GIL and this request waits up to sys.getswitchinterval() (5 ms)
 # to get it back. Fed in smaller pieces, the hash (microseconds for a hook's input) keeps it.
@@ -42,4 +43,10 @@ def evaluation_digest(input_hash: str, table_id: str, table_version: str, as_of:
 
 
 def stable_uuid(digest: str, name: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{digest}/{name}"))
+    """``str(uuid.uuid5(NAMESPACE, f"{digest}/{name}"))``, spelled out (RFC 9562 §5.5: SHA-1 of namespace
+    and name, version 5, variant 10) without building a UUID object: an answer needs several."""
+    octets = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{digest}/{name}".encode()).digest()[:16])
+    octets[6] = octets[6] & 0x0F | 0x50
+    octets[8] = octets[8] & 0x3F | 0x80
+    x = octets.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service import assess
-from service.errors import InvalidInput
-from service.intake.fhir_json import CHOICES, check_resource, looks_clean
+from service.errors import InvalidInput, Problem
+from service.intake.fhir_json import CHOICES, _check_answers, _plain_answers, check_resource, looks_clean
 from tests.support import bundle_of
 from tests.support import observation as obs
 
@@ -114,3 +114,39 @@ def test_the_fast_scan_agrees_with_the_exact_rule(text: str) -> None:
     bad = any(ord(c) < 32 and c not in "\t\r\n" for c in text)
     if bad:
         assert not looks_clean({"text": text})
+
+
+# --- property: the quick answer check never passes a QuestionnaireResponse the exact walk would refuse -----
+
+_answer_keys = st.sampled_from(["valueBoolean", "valueString", "valueCoding", "xvalueA", "a-valueB", "value"])
+_items = st.deferred(
+    lambda: st.lists(
+        st.fixed_dictionaries(
+            {"linkId": st.just("q")},
+            optional={
+                "answer": st.lists(
+                    st.dictionaries(_answer_keys, st.booleans(), max_size=3)
+                    | st.fixed_dictionaries({"valueBoolean": st.booleans(), "item": _items}),
+                    max_size=3,
+                ),
+                "item": _items,
+            },
+        ),
+        max_size=3,
+    )
+)
+
+
+@given(items=_items)
+def test_the_quick_answer_check_agrees_with_the_exact_walk(items: list[Any]) -> None:
+    resource = {"resourceType": "QuestionnaireResponse", "status": "completed", "item": items}
+    exact: list[Problem] = []
+    _check_answers(resource, "X", exact)
+    if _plain_answers(resource):
+        assert exact == []
+    try:
+        check_resource(resource, "X", clean=True)
+        found: list[str | None] = []
+    except InvalidInput as error:
+        found = locations(error)
+    assert found == [p.location for p in exact][:20]
