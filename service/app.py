@@ -21,6 +21,7 @@ from service.errors import ConfigError
 from service.http import cds, docs, errors, fhir, observability, ops
 from service.logs import configure as configure_logs
 from service.metrics import Metrics
+from service.payloads.cds_hooks import compile_validators
 from service.security.jwt_verifier import JwtVerifier, load_trusted_issuers
 from service.storage.database import make_engine, upgrade
 from service.storage.feedback import FeedbackStore
@@ -57,6 +58,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     metrics = Metrics()
     writer = writer_for(settings, engine, metrics)  # audit, card and feedback records, off the request path
     assessor = Assessor.load(settings.rules_file, settings.codes_file, settings.max_entries)
+    compile_validators()
     app.extensions.update(
         {
             "neckcheck.assessor": assessor,
