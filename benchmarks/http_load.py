@@ -612,7 +612,7 @@ def _phase(
 
 def run_http(
     seconds: int = 2,
-    passes: int = 3,
+    passes: int = 5,
     connections: int = 4,
     warmup: int = 1,
     postgres: bool = True,
