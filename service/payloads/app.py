@@ -14,6 +14,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from service.payloads import load
 from service.payloads.cds_hooks import FHIR_ID
+from service.payloads.patterns import WholeText
 
 MAX_ANSWERS = 32  # the Questionnaire has fewer items; more is not an answer sheet
 
@@ -30,13 +31,13 @@ class AppAssessSchema(Schema):
             "oneOf": [{"required": ["fhirServer"]}, {"required": ["sample"]}]
         }
 
-    patient = fields.String(required=True, validate=validate.Regexp(FHIR_ID))
+    patient = fields.String(required=True, validate=WholeText(FHIR_ID))
     fhirServer = fields.String(
         validate=validate.Length(min=1, max=2048),
         metadata={"description": "The FHIR base URL the app was launched with (SMART iss)."},
     )
     sample = fields.String(
-        validate=validate.Regexp(r"^S[0-9]{1,2}$"),
+        validate=WholeText(r"^S[0-9]{1,2}$"),
         metadata={"description": "A demo sample (GET /app/demo) instead of a FHIR server."},
     )
     answers = fields.Dict(

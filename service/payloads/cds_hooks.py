@@ -13,6 +13,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 
 from service.cds.discovery import HOOKS
 from service.payloads.fast_path import fast_load, fast_loader
+from service.payloads.patterns import WholeText
 
 # FHIR R4 §2.6.2 id: what context.patientId and context.encounterId must be before they go into a URL.
 FHIR_ID = r"^[A-Za-z0-9\-.]{1,64}$"
@@ -46,8 +47,8 @@ class DraftOrdersSchema(_Open):
 
 class ContextSchema(_Open):
     userId = fields.String(required=True, validate=validate.Length(min=1))
-    patientId = fields.String(required=True, validate=validate.Regexp(FHIR_ID))
-    encounterId = fields.String(validate=validate.Regexp(FHIR_ID))
+    patientId = fields.String(required=True, validate=WholeText(FHIR_ID))
+    encounterId = fields.String(validate=WholeText(FHIR_ID))
     draftOrders = fields.Nested(
         DraftOrdersSchema, metadata={"description": "order-sign only; a Bundle of the orders being signed."}
     )

@@ -166,6 +166,16 @@ def test_a_bad_hook_request_is_a_400_naming_each_path(payload: Any, locations: l
         assert problem.message.startswith(f"{problem.location or '(root)'}: ")
 
 
+@pytest.mark.parametrize("field", ["patientId", "encounterId"])
+def test_an_id_with_a_final_newline_is_a_400(field: str) -> None:
+    """In Python ``$`` also matches before a final newline, so ``re.match`` took "scn-1\\n" as a FHIR id;
+    the published pattern, read as ECMA-262 (JSON Schema 2020-12 Validation §6.3.3), never did."""
+    with pytest.raises(InvalidInput) as raised:
+        hook_request(changed(HOOK, lambda r: r["context"].update({field: "scn-1\n"})))
+    assert [p.location for p in raised.value.problems] == [f"context/{field}"]
+    assert hook_request(changed(HOOK, lambda r: r["context"].update({field: "scn-1"})))
+
+
 def test_a_bad_feedback_item_is_named_by_its_index() -> None:
     payload = {"feedback": [item(OVERRIDDEN)] * 11 + [{"outcome": "accepted", "card": "c"}]}
     with pytest.raises(InvalidInput) as raised:
