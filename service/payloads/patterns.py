@@ -9,6 +9,7 @@ text is unchanged (apispec publishes ``regex.pattern`` of any ``Regexp``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import ValidationError, validate
@@ -17,7 +18,11 @@ from marshmallow import ValidationError, validate
 class WholeText(validate.Regexp):
     """``validate.Regexp`` that must match the whole value (``re.fullmatch``), final newline included."""
 
+    def __init__(self, regex: str, error: str | None = None):
+        super().__init__(regex, error=error)
+        self.whole = re.compile(regex)
+
     def __call__(self, value: Any) -> Any:
-        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+        if not isinstance(value, str) or self.whole.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
