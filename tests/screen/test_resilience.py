@@ -181,7 +181,9 @@ def test_an_interrupted_run_continues_where_it_stopped_and_counts_no_patient_twi
 
 
 def test_sigint_stops_with_exit_130_and_the_same_command_continues(tmp_path: Path) -> None:
-    export = write_export(tmp_path / "export", 1200, seed=6)
+    # enough patients that the pool is still busy when the signal comes (1,200 took 0.6 s to assess, and
+    # once a loaded CI machine let the run finish before the signal arrived)
+    export = write_export(tmp_path / "export", 4000, seed=6)
     out = tmp_path / "out"
     run = _start(export, out, "--partitions", "64", "--as-of", AS_OF, "--workers", "2")  # a pool to stop
     parts = out / ".work" / "parts"
