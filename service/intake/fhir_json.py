@@ -105,17 +105,10 @@ def _one_type_each(holder: dict[str, Any], path: str) -> bool:
 
 def _plain_answers(holder: dict[str, Any]) -> bool:
     """True when no QuestionnaireResponse answer under ``holder``, at any depth, could give two types:
-    the common case, decided without building a location (``_check_answers`` names the places)."""
-    items = holder.get("item")
-    if not isinstance(items, list):
-        return True
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        answers = item.get("answer")
-        for answer in answers if isinstance(answers, list) else ():
-            if not isinstance(answer, dict):
-                continue
+    the common case, decided without building a location (``_check_answers``, the same walk, names the
+    places)."""
+    for item in _objects(holder.get("item")):
+        for answer in _objects(item.get("answer")):
             if len(answer) > 1 and not _one_type_each(answer, "QuestionnaireResponse.item.answer"):
                 return False
             if not _plain_answers(answer):

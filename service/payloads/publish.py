@@ -26,7 +26,12 @@ from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema
 
 from service.payloads.app import AppAssessSchema
-from service.payloads.cds_hooks import FeedbackRequestSchema, HookRequestSchema
+from service.payloads.cds_hooks import (
+    FEEDBACK_FILE,
+    HOOK_REQUEST_FILE,
+    FeedbackRequestSchema,
+    HookRequestSchema,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = ROOT / "openapi.yaml"
@@ -46,13 +51,13 @@ PUBLISHED = (
     Published(
         "HookRequest",
         HookRequestSchema,
-        "cds-hooks/hook-request.schema.json",
+        HOOK_REQUEST_FILE,
         "CDS Hooks 2.0.1 hook request, as neckcheck reads it",
     ),
     Published(
         "FeedbackRequest",
         FeedbackRequestSchema,
-        "cds-hooks/feedback.schema.json",
+        FEEDBACK_FILE,
         "CDS Hooks 2.0.1 feedback request",
     ),
     Published(
