@@ -190,15 +190,18 @@ class RecordWriter:
             self._arrived.wait()  # the first record of a batch
             time.sleep(LINGER)  # the others arrive meanwhile, without waking this thread
             self._arrived.clear()  # before taking: a record added from now on sets it again
-            while self._pending:
+            # only what arrived before the linger ended: a record added while these are written waits for
+            # the next linger, so under load batches stay large instead of one small batch chasing another
+            waiting = len(self._pending)
+            while waiting > 0:
                 self._busy = True
                 try:
-                    self._write_batch()
+                    waiting -= self._write_batch()
                 finally:
                     self._busy = False
 
-    def _write_batch(self) -> None:
-        """Store up to BATCH of the waiting records in one transaction (or spool them)."""
+    def _write_batch(self) -> int:
+        """Store up to BATCH of the waiting records in one transaction (or spool them); how many it took."""
         batch: list[Record | None] = []
         while self._pending and len(batch) < BATCH:
             batch.append(self._pending.popleft())
@@ -209,6 +212,7 @@ class RecordWriter:
             self.store([r for r in batch if r is not None], force=replay)
         except Exception:  # the writer must survive anything
             log.exception("record writer failed")
+        return len(batch)
 
     def store(self, records: Sequence[Record], force: bool = False) -> bool:
         """Replay the spool, then write ``records`` now: True if nothing had to be spooled (never raises

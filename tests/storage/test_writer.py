@@ -27,6 +27,7 @@ from service.storage.database import WAIT_SECONDS, make_engine
 from service.storage.feedback import CardRecord, FeedbackRecord
 from service.storage.records import writer_for
 from service.storage.schema import audit, cards, feedback
+from service.storage.writer import LINGER
 from tests.cds.support import feedback_on, numbered_hook_request
 from tests.live import running
 from tests.storage.records import audit_event
@@ -127,6 +128,43 @@ def test_records_queued_while_the_database_is_busy_go_in_one_batch(
     assert all(many or n == 1 for _, many, n in seen["inserts"])
     assert sum(n for _, _, n in seen["inserts"]) == 100
     assert len(seen["inserts"]) <= 2 and seen["commits"] <= 2  # the first record, then all the others
+
+
+def test_records_that_arrive_during_a_write_wait_one_linger_for_company(
+    make_app: Callable[..., Flask], database_url: str
+) -> None:
+    """Under load the writer must not chase each record with a transaction of its own: a batch written
+    at once after the last one found only what arrived during that write, so every batch paid the
+    per-transaction cost for a few records (on PostgreSQL: 0.44 ms of writer CPU per hook call, against
+    0.18 ms with the linger)."""
+    app = make_app(database_url=database_url, auto_migrate=True)
+    writer, engine = app.extensions["neckcheck.writer"], app.extensions["neckcheck.database"]
+    times: dict[str, list[float]] = {"insert": [], "commit": []}
+
+    def on_execute(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO"):
+            times["insert"].append(time.monotonic())
+
+    def on_commit(_conn: Any) -> None:
+        times["commit"].append(time.monotonic())
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    try:
+        with writes_blocked(database_url):
+            writer.submit(card(0))
+            deadline = time.monotonic() + 5
+            while not times["insert"] and time.monotonic() < deadline:
+                time.sleep(0.005)  # the first batch has reached the database, which holds it
+            for n in range(1, 11):
+                writer.submit(card(n))
+        assert writer.flush()
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        event.remove(engine, "commit", on_commit)
+    assert rows(engine)["cds_card"] == 11
+    assert len(times["insert"]) == 2 and len(times["commit"]) == 2  # the first record, then the ten
+    assert times["insert"][1] - times["commit"][0] >= LINGER * 0.99  # sleep never returns early
 
 
 def test_every_sqlite_connection_is_set_up_as_a_server_store(app: Flask) -> None:
