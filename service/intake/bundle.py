@@ -12,6 +12,7 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from service.codebook import CodeBook
@@ -240,6 +241,7 @@ class _Reader:
         return None if ref is None else opt_str(ref, "reference", f"{entry.loc}.encounter")
 
 
+@lru_cache(maxsize=4096)  # every entry of a Bundle names the same patient
 def subject_key(reference: str) -> str:
     """``Patient/<id>`` (or ``Group/<id>``) for a relative, absolute or versioned reference to one, so
     the same patient compares equal however it is written; any other reference as it is. Population
@@ -302,6 +304,9 @@ def resolve(
     facts: dict[str, Fact] = {}
     conflicts: list[str] = []
     for name, group in by_fact.items():
+        if len(group) == 1:  # most facts: one reading, nothing to resolve
+            facts[name] = Fact(group[0].value, (group[0].evidence,))
+            continue
         kind = table.facts[name].kind
         values = {_plain(r.value) for r in group}
         if len(values) == 1:

@@ -78,6 +78,11 @@ def codings(concept: JSON | None, loc: str) -> list[tuple[str | None, str | None
         return []
     pairs = []
     for i, raw in enumerate(opt_list(concept, "coding", loc)):
+        if type(raw) is dict:  # the common case, without building a location (see opt_str)
+            system, code = raw.get("system"), raw.get("code")
+            if (system is None or type(system) is str) and (code is None or type(code) is str):
+                pairs.append((system, code))
+                continue
         where = f"{loc}.coding[{i}]"
         coding = obj(raw, where)
         pairs.append((opt_str(coding, "system", where), opt_str(coding, "code", where)))

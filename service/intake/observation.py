@@ -93,7 +93,6 @@ def observation_readings(
 
 def _value(resource: JSON, loc: str, kind: str, fact: str, book: CodeBook) -> tuple[FactValue, list[Skipped]]:
     """The Observation's own value for a fact of ``kind``; an unreadable value is unknown, with a note."""
-    value_keys = [k for k in resource if k.startswith("value")]
     if kind == "bool":
         if "valueBoolean" in resource:
             return opt_bool(resource, "valueBoolean", loc), []
@@ -105,7 +104,7 @@ def _value(resource: JSON, loc: str, kind: str, fact: str, book: CodeBook) -> tu
                     return answer, []
                 if book.is_asked_unknown(*pair):
                     return None, []
-        elif not value_keys:
+        elif not any(k.startswith("value") for k in resource):
             return True, []  # a coded finding with no value: present (rules.md §4)
     elif kind == "side":
         side = _side(opt_obj(resource, "valueCodeableConcept", loc), f"{loc}.valueCodeableConcept", book)

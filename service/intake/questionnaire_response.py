@@ -70,8 +70,8 @@ def questionnaire_readings(
             return
         cited = Evidence(evidence.resource_type, evidence.reference, link_id, evidence.resolvable)
         for j, answer in enumerate(opt_list(item, "answer", where)):
-            value = _answer(obj(answer, f"{where}.answer[{j}]"), f"{where}.answer[{j}]", link_id, book, table)
-            readings.append(Reading(link_id, value, when, cited))
+            at = f"{where}.answer[{j}]"
+            readings.append(Reading(link_id, _answer(obj(answer, at), at, link_id, book, table), when, cited))
 
     _visit_items(resource, loc, read)
     return readings, [], status == "in-progress"

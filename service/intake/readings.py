@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from service.rules.facts import Evidence, FactValue
 
 
-@dataclass(frozen=True)
-class Reading:
-    """``value`` ``None`` means the source said it does not know (dataAbsentReason / asked-unknown)."""
+class Reading(NamedTuple):
+    """``value`` ``None`` means the source said it does not know (dataAbsentReason / asked-unknown).
+
+    A NamedTuple: immutable like a frozen dataclass, and built in half the time (one per value read).
+    """
 
     fact: str
     value: FactValue

@@ -125,7 +125,7 @@ def _escalating_rules(
     have = {o.key: priority_rank(o.priority) for o in orders}
     out = []
     for result in bound:
-        if result in fired:
+        if result.fired:  # (not ``result in fired``: that compared whole results, traces and all)
             continue
         raises = _level(result.rule.risk) > _level(risk)
         serious = risk_rank(result.rule.risk) >= risk_rank("moderate")

@@ -7,15 +7,16 @@ turns exactly the UNKNOWN tests TRUE.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple
 
 from service.rules.facts import Evidence, Facts, Tri, known
 from service.rules.table import Condition, Group, Leaf
 
 
-@dataclass(frozen=True)
-class Test:
-    """One fact test as evaluated: the fact, what the rule asked, what was seen, and the evidence."""
+class Test(NamedTuple):
+    """One fact test as evaluated: the fact, what the rule asked, what was seen, and the evidence (a
+    NamedTuple: every call builds one per leaf of every rule)."""
 
     fact: str
     expects: str
@@ -36,6 +37,7 @@ def leaf_truth(leaf: Leaf, facts: Facts) -> Tri:
     return Tri.TRUE if isinstance(value, int) and value > leaf.greater_than else Tri.FALSE
 
 
+@cache  # a leaf of the loaded table: the same few strings on every call
 def _expects(leaf: Leaf) -> str:
     if leaf.present:
         return "present"
@@ -55,13 +57,18 @@ def evaluate(condition: Condition, facts: Facts) -> tuple[Tri, tuple[Test, ...]]
     return _group(condition, facts)
 
 
+_ORDER = {t: t.value for t in Tri}.__getitem__  # Kleene order (Enum's .value is a slow property)
+
+
 def _group(group: Group, facts: Facts) -> tuple[Tri, tuple[Test, ...]]:
-    results = [evaluate(term, facts) for term in group.terms]
-    truths = [truth for truth, _ in results]
-    trace = tuple(test for _, tests in results for test in tests)
-    if group.op == "all":
-        return min(truths, key=lambda t: t.value), trace
-    return max(truths, key=lambda t: t.value), trace
+    truths: list[Tri] = []
+    trace: list[Test] = []
+    for term in group.terms:
+        truth, tests = evaluate(term, facts)
+        truths.append(truth)
+        trace += tests
+    pick = min if group.op == "all" else max
+    return pick(truths, key=_ORDER), tuple(trace)
 
 
 def unknown_facts(condition: Condition, facts: Facts) -> tuple[str, ...]:
