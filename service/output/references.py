@@ -10,9 +10,13 @@ from service.rules.facts import Evidence
 
 def reference(evidence: Evidence) -> dict[str, Any]:
     """A literal reference when the input resource could be addressed, else a description of it."""
-    if evidence.resolvable:
-        return {"reference": evidence.reference, "type": evidence.resource_type}
-    return {"display": evidence.reference, "type": evidence.resource_type}
+    return _reference(evidence.resource_type, evidence.reference, evidence.resolvable)
+
+
+def _reference(resource_type: str, ref: str, resolvable: bool) -> dict[str, Any]:
+    if resolvable:
+        return {"reference": ref, "type": resource_type}
+    return {"display": ref, "type": resource_type}
 
 
 def references(
@@ -23,7 +27,7 @@ def references(
     for ev in evidence:
         if resource_type is None or ev.resource_type == resource_type:
             seen[(ev.resource_type, ev.reference, ev.resolvable)] = None
-    return [reference(Evidence(t, r, None, ok)) for t, r, ok in seen]
+    return [_reference(t, r, ok) for t, r, ok in seen]
 
 
 def fhir_datetime(stamp: dt.datetime) -> str:
