@@ -138,6 +138,7 @@ class RecordWriter:
         # after at most sys.getswitchinterval(), 5 ms); here the first record of a batch wakes it, once.
         self._pending: collections.deque[Record | None] = collections.deque()
         self._arrived = threading.Event()
+        self._hurry = threading.Event()  # set by flush(): write what is waiting without the linger
         self._busy = False  # the writer thread holds records taken from _pending, not stored yet
         self._replay_asked = threading.Event()
         self._writer: threading.Thread | None = None
@@ -177,6 +178,7 @@ class RecordWriter:
         """Wait until every queued record is in the database or the spool; False on timeout."""
         deadline = time.monotonic() + timeout
         while self._unfinished() and time.monotonic() < deadline:
+            self._hurry.set()  # somebody waits for these records (a worker leaving, a replay): no linger
             time.sleep(0.005)
         return not self._unfinished()
 
@@ -188,7 +190,8 @@ class RecordWriter:
     def _drain(self) -> None:
         while True:
             self._arrived.wait()  # the first record of a batch
-            time.sleep(LINGER)  # the others arrive meanwhile, without waking this thread
+            self._hurry.wait(LINGER)  # the others arrive meanwhile, without waking this thread
+            self._hurry.clear()
             self._arrived.clear()  # before taking: a record added from now on sets it again
             # only what arrived before the linger ended: a record added while these are written waits for
             # the next linger, so under load batches stay large instead of one small batch chasing another

@@ -17,11 +17,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from flask import Flask
 from sqlalchemy import Engine, event, func, select
 
 from service.config import Settings
+from service.storage import writer as writer_module
 from service.storage.audit import AuditEvent
 from service.storage.database import WAIT_SECONDS, make_engine
 from service.storage.feedback import CardRecord, FeedbackRecord
@@ -158,6 +160,9 @@ def test_records_that_arrive_during_a_write_wait_one_linger_for_company(
                 time.sleep(0.005)  # the first batch has reached the database, which holds it
             for n in range(1, 11):
                 writer.submit(card(n))
+        deadline = time.monotonic() + 5
+        while len(times["commit"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)  # not flush(): a flush rightly cuts the linger short
         assert writer.flush()
     finally:
         event.remove(engine, "before_cursor_execute", on_execute)
@@ -165,6 +170,23 @@ def test_records_that_arrive_during_a_write_wait_one_linger_for_company(
     assert rows(engine)["cds_card"] == 11
     assert len(times["insert"]) == 2 and len(times["commit"]) == 2  # the first record, then the ten
     assert times["insert"][1] - times["commit"][0] >= LINGER * 0.99  # sleep never returns early
+
+
+def test_flush_does_not_wait_for_the_linger(
+    make_app: Callable[..., Flask], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that leaves (max_requests, SIGTERM) flushes at exit: it must not sit out the linger
+    first, while the other worker serves alone. With a linger of a minute, flush still succeeds."""
+    monkeypatch.setattr(writer_module, "LINGER", 60.0)
+    app = make_app(database_url=database_url, auto_migrate=True)
+    writer, engine = app.extensions["neckcheck.writer"], app.extensions["neckcheck.database"]
+    for n in range(5):
+        writer.submit(card(n))
+    assert writer.flush(timeout=20)
+    assert rows(engine)["cds_card"] == 5
+    writer.submit(card(5))  # and the writer thread still works after a hurried batch
+    assert writer.flush(timeout=20)
+    assert rows(engine)["cds_card"] == 6
 
 
 def test_every_sqlite_connection_is_set_up_as_a_server_store(app: Flask) -> None:
