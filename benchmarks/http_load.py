@@ -100,17 +100,22 @@ def targets() -> list[Target]:
 
 
 def ensure_wrk() -> str:
-    """The wrk binary, installing Debian's ``wrk`` package first if needed (as tests/postgres.py does)."""
-    found = shutil.which("wrk")
+    """The wrk binary, installing Debian's ``wrk`` package first if needed."""
+    return ensure_debian_tool("wrk", "wrk")
+
+
+def ensure_debian_tool(command: str, package: str) -> str:
+    """``command``'s path, installing Debian's ``package`` first if needed (as tests/postgres.py does)."""
+    found = shutil.which(command)
     if found:
         return found
     prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env, timeout=600)
-    subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env, timeout=600)
-    found = shutil.which("wrk")
+    subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", package], check=True, env=env, timeout=600)
+    found = shutil.which(command)
     if found is None:
-        raise RuntimeError("apt-get installed wrk but it is not on PATH")
+        raise RuntimeError(f"apt-get installed {package} but {command} is not on PATH")
     return found
 
 
