@@ -105,14 +105,13 @@ def ensure_wrk() -> str:
 
 
 def ensure_debian_tool(command: str, package: str) -> str:
-    """``command``'s path, installing Debian's ``package`` first if needed (as tests/postgres.py does)."""
+    """``command``'s path, installing Debian's ``package`` first if needed (the tests' apt_install)."""
     found = shutil.which(command)
     if found:
         return found
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env, timeout=600)
-    subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", package], check=True, env=env, timeout=600)
+    from tests.debian import apt_install  # ROOT is on sys.path: this module came from benchmarks/
+
+    apt_install(package)
     found = shutil.which(command)
     if found is None:
         raise RuntimeError(f"apt-get installed {package} but {command} is not on PATH")

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from werkzeug.test import EnvironBuilder
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -37,36 +39,17 @@ NOW = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)  # fixed, so every count evaluates
 HOOK = "/cds-services/neckcheck-patient-view"
 
 
-def _environ(body: bytes) -> dict[str, Any]:
-    """A WSGI environ of the bench's patient-view POST, as gunicorn would hand it over."""
-    return {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": HOOK,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8080",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "HTTP_HOST": "127.0.0.1:8080",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-    }
-
-
 def _wsgi_call(app: Any, body: bytes) -> Callable[[], None]:
+    """One patient-view POST straight into the app's WSGI callable, as gunicorn hands it over: the environ
+    is built once (werkzeug's EnvironBuilder, outside the count) and given a fresh body stream per call."""
+    base = EnvironBuilder(path=HOOK, method="POST", data=body, content_type="application/json").get_environ()
+
     def start_response(status: str, _headers: Any, _exc: Any = None) -> None:
         if not status.startswith("200"):
             raise RuntimeError(f"the hook call answered {status}")
 
     def call() -> None:
-        answer = app.wsgi_app(_environ(body), start_response)
+        answer = app.wsgi_app({**base, "wsgi.input": io.BytesIO(body)}, start_response)
         b"".join(answer)
         getattr(answer, "close", lambda: None)()
 
