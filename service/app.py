@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from service.app_ui import app as clinician_app
 from service.app_ui import home
@@ -99,11 +98,11 @@ def _migrate(engine: Engine, settings: Settings) -> None:
         return
     try:
         upgrade(engine)
-    except SQLAlchemyError as exc:
+    except ConfigError as exc:
         if sqlite:
-            raise ConfigError(f"NECKCHECK_DATABASE_URL: cannot create the SQLite schema: {exc}") from exc
+            raise
         # a database that is down at start: serve anyway; /readyz says why and assessments still answer
-        log.error("database migration failed (%s); /readyz will report it", type(exc).__name__)
+        log.error("database migration failed (%s); /readyz will report it", exc)
 
 
 def _verifier(settings: Settings, replays: ReplayStore) -> JwtVerifier | None:

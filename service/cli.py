@@ -137,6 +137,7 @@ def _store_audit(result: Assessment, body: object) -> None:
 
 
 def _database() -> tuple[Settings, Engine]:
+    """The service's database as it opens it: SQLite is migrated first (under its lock), like at start."""
     from service.storage.database import make_engine, upgrade
 
     settings = Settings.from_env()
@@ -219,10 +220,10 @@ def _condition(condition: Condition, table: RuleTable, top: bool = True) -> str:
 
 def _feedback_report(args: argparse.Namespace) -> int:
     """Read from NECKCHECK_DATABASE_URL, the database the service writes feedback to."""
-    from service.storage.database import make_engine
     from service.storage.feedback import Rate, feedback_rates
 
-    by_rule, by_indicator = feedback_rates(make_engine(Settings.from_env().database_url))
+    _, engine = _database()
+    by_rule, by_indicator = feedback_rates(engine)
 
     def table(title: str, rates: list[Rate]) -> None:
         print(

@@ -105,5 +105,10 @@ class StorageUnavailable(Exception):
         self.lines = lines
 
 
-class ConfigError(Exception):
-    """A setting is invalid: the service refuses to start and says which one."""
+class ConfigError(RuntimeError):
+    """A setting is invalid: the service refuses to start and says which one.
+
+    A RuntimeError because that is what gunicorn reports as one line ("Error: ...", exit 1) instead of a
+    traceback when the preloaded app fails to load (gunicorn.app.base.BaseApplication.run): the container,
+    ``neckcheck serve`` and ``make run`` all preload.
+    """

@@ -87,7 +87,7 @@ def launch(
         try:
             if requests.get(ready, timeout=2).ok:
                 return process
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
             time.sleep(0.2)
     process.kill()
     process.wait(timeout=10)
