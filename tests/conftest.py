@@ -17,6 +17,7 @@ from service.assess import Assessor
 from tests.fhir_server import FhirServer, running
 from tests.openapi_contract import check_response
 from tests.postgres import Cluster
+from tests.scenarios import AS_OF
 from tests.support import bundle_of, observation, summary
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -43,6 +44,9 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
         }
         app = create_app({**base, **settings})
         app.test_client_class = ContractClient  # every response checked against openapi.yaml
+        # The scenarios are dated 2026-03-10; a call that takes its evaluation time from the clock (a hook,
+        # the app) assesses them as of then, as an EHR would have that morning. Tests of the clock set it.
+        app.extensions["neckcheck.clock"] = lambda: AS_OF
         return app
 
     return build

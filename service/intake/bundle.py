@@ -1,8 +1,10 @@
 """Bundle → Intake: one patient's facts, resolved, with everything the output needs to cite them.
 
 Checks the Bundle as a whole (rules.md §4): entry limit, one subject, at least one usable fact; routes
-each entry to its reader; resolves conflicting readings (latest wins, a tie goes to the worse value);
-derives the duration from the onset when no duration was given.
+each entry to its reader; sets aside readings older than their fact's lookback (rules.md §1, evidence
+recency: stale, listed as not used); resolves conflicting current readings (latest wins, a tie goes to the
+worse value); ages a recorded duration to the evaluation time; derives the duration from the onset when no
+duration was given.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Intake:
     in_progress: bool
     conflicts: tuple[str, ...]
     skipped: tuple[Skipped, ...]
+    stale: tuple[Reading, ...] = ()  # readings older than their fact's lookback: not used (also in skipped)
 
 
 @dataclass(frozen=True)
@@ -142,11 +145,14 @@ class _Reader:
     def __init__(self, book: CodeBook, table: RuleTable, as_of: _AsOf, patients: dict[str, str], clean: bool):
         self.book, self.table, self.when = book, table, as_of
         self.as_of = as_of.when
+        self.windows = {name: fact.lookback.span for name, fact in table.facts.items()}
         self.patients = patients  # Patient entry fullUrl -> Patient/id, so urn:uuid subjects compare equal
         self.clean = clean  # the whole Bundle holds no null and no control character (fhir_json)
 
     def read(self, entries: list[_Entry | None]) -> Intake:
-        readings: list[Reading] = []
+        readings: list[Reading] = []  # current: what the facts are made of
+        read: list[Reading] = []  # everything read, stale readings included
+        stale: list[Reading] = []
         skipped: list[Skipped] = []
         subjects: dict[str, list[str]] = defaultdict(list)
         subject_refs: dict[str, JSON] = {}
@@ -164,10 +170,16 @@ class _Reader:
             if later is not None:
                 notes.append(later)
                 got = [] if self.when.explicit else got
-            readings += got
+            current, old = self._by_age(got)
+            if old:
+                stale += old
+                notes.append(self._stale_note(old, entry))
+            read += got
+            readings += current
             skipped += notes
-            in_progress = in_progress or (progress and bool(got))
-            if got and entry.resource_type == "QuestionnaireResponse":
+            # an unfinished questionnaire holds the result back only through an answer that is used
+            in_progress = in_progress or (progress and bool(current))
+            if current and entry.resource_type == "QuestionnaireResponse":
                 responses.append(entry.evidence)
             if entry.resource_type in ("Observation", "QuestionnaireResponse", "Encounter"):
                 key, ref = self._subject(entry)
@@ -184,7 +196,7 @@ class _Reader:
                     encounters.append(encounter)
             elif entry.resource_type != "Patient":  # Patient entries resolve references (see __init__)
                 skipped.append(Skipped(entry.loc, f"{_type_name(entry.resource_type)} not read by neckcheck"))
-        _check_subjects(subjects, no_subject, readings, skipped)
+        _check_subjects(subjects, no_subject, read, skipped)  # a stale reading is still a fact given
         facts, conflicts = resolve(readings, self.table, self.as_of)
         basis = tuple(dict.fromkeys(ev for fact in facts.values() for ev in fact.evidence))
         distinct = list(dict.fromkeys(encounters))
@@ -198,6 +210,32 @@ class _Reader:
             in_progress=in_progress,
             conflicts=tuple(conflicts),
             skipped=tuple(skipped),
+            stale=tuple(stale),
+        )
+
+    def _by_age(self, readings: list[Reading]) -> tuple[list[Reading], list[Reading]]:
+        """Current and stale readings: stale when older than its own fact's lookback; exactly the window
+        is still current (rules.md §1). Each reading is judged alone: a QuestionnaireResponse item by item."""
+        if not readings or all(r.seen is None for r in readings):  # no time, or still going on: age zero
+            return readings, []
+        current: list[Reading] = []
+        stale: list[Reading] = []
+        for reading in readings:
+            (stale if reading.age(self.as_of) > self.windows[reading.fact] else current).append(reading)
+        return current, stale
+
+    def _stale_note(self, stale: list[Reading], entry: _Entry) -> Skipped:
+        """The not-used note: which facts (a QuestionnaireResponse's linkIds), how old, which window."""
+        names = list(dict.fromkeys(r.fact for r in stale))
+        windows = list(dict.fromkeys(str(self.table.facts[n].lookback) for n in names))
+        what = ("items " if entry.resource_type == "QuestionnaireResponse" else "") + ", ".join(names)
+        window = f"the {windows[0]} window" if len(windows) == 1 else f"their windows ({', '.join(windows)})"
+        first = stale[0]
+        recorded = f"recorded {first.when.date().isoformat()}, " if first.when is not None else ""
+        return Skipped(
+            entry.loc,
+            f"{what}: {recorded}{age_text(first.age(self.as_of))} before the evaluation time, "
+            f"older than {window}: stale, not used",
         )
 
     def _read_entry(self, entry: _Entry) -> tuple[list[Reading], list[Skipped], bool]:
@@ -294,16 +332,42 @@ def _rank(kind: str, value: object) -> float:
     return float(value) if isinstance(value, int | float) else 0
 
 
+def age_text(age: dt.timedelta) -> str:
+    """An age as a clinician reads it: whole days when it is days, else hours to the second (a reading
+    24 h 1 s old is stale, one 24 h old is not)."""
+    seconds = int(age.total_seconds())
+    if seconds >= 3 * 86400:
+        return f"{seconds // 86400} days"
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{hours} h"] + ([f"{minutes} min"] if minutes else []) + ([f"{seconds} s"] if seconds else [])
+    return " ".join(parts)
+
+
+DURATION = "facial-numbness-days"
+_NUMBNESS = "facial-numbness"
+
+
 def resolve(
     readings: list[Reading], table: RuleTable, as_of: dt.datetime
 ) -> tuple[dict[str, Fact], list[str]]:
-    """Latest reading wins; on a tie (or when a reading has no time) the worse value wins (rules.md §4)."""
+    """Latest reading wins; on a tie (or when a reading has no time) the worse value wins (rules.md §4).
+
+    The duration is resolved last, in whole days at the evaluation time (see ``_duration_now``).
+    """
     by_fact: dict[str, list[Reading]] = defaultdict(list)
     for reading in readings:
         by_fact[reading.fact].append(reading)
     facts: dict[str, Fact] = {}
     conflicts: list[str] = []
+    order = list(by_fact)  # the facts keep the order they were first read in (basis, evidence)
+    durations = by_fact.pop(DURATION, None)
+    if durations:
+        by_fact[DURATION] = durations  # after facial-numbness, whose value decides whether it grows
     for name, group in by_fact.items():
+        if name == DURATION:
+            grows = _NUMBNESS not in facts or facts[_NUMBNESS].value is not False
+            group = [r._replace(value=_duration_now(r, as_of, grows)) for r in group]
         if len(group) == 1:  # most facts: one reading, nothing to resolve
             facts[name] = Fact(group[0].value, (group[0].evidence,))
             continue
@@ -326,8 +390,20 @@ def resolve(
         chosen = tuple(dict.fromkeys(r.evidence for r in candidates if r.value == winner.value))
         facts[name] = Fact(winner.value, chosen, conflict=sentence)
         conflicts.append(sentence)
+    if durations:
+        facts = {name: facts[name] for name in order}
     _days_from_onset(facts, as_of)
     return facts, conflicts
+
+
+def _duration_now(reading: Reading, as_of: dt.datetime, grows: bool) -> int | None:
+    """A recorded duration in whole days at the evaluation time (rules.md §1): the value plus the reading's
+    age while the numbness goes on, the sum rounded down. "Goes on" is read conservatively: present, or
+    not known to have stopped (unknown is not "no"; §3 then assumes it present, and so does this)."""
+    if not isinstance(reading.value, int | float) or isinstance(reading.value, bool):
+        return None
+    days = reading.value + (reading.age(as_of).total_seconds() / 86400 if grows else 0)
+    return math.floor(days + 1e-9)  # a unit conversion's float error must not lose a day
 
 
 def _plain(value: object) -> object:

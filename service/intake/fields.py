@@ -143,6 +143,35 @@ def opt_datetime(parent: JSON, key: str, loc: str) -> dt.datetime | None:
     return None if text is None else parse_datetime(text, f"{loc}.{key}")
 
 
+def opt_datetime_span(parent: JSON, key: str, loc: str) -> tuple[dt.datetime, dt.datetime] | None:
+    """The first and the last instant a FHIR date/dateTime names: equal for a time; a day, month or year
+    ends where the next begins (rules.md §1, recency: a reading dated yesterday is as young as the end of
+    yesterday, so a date-only value is aged from the end of its day)."""
+    text = opt_str(parent, key, loc)
+    if text is None:
+        return None
+    start = parse_datetime(text, f"{loc}.{key}")
+    return start, _period_end(start, len(text))
+
+
+def _period_end(start: dt.datetime, length: int) -> dt.datetime:
+    """``length`` of a text ``_DATETIME`` matched tells its precision: YYYY, YYYY-MM, YYYY-MM-DD or a time."""
+    try:
+        if length == 10:
+            return start + dt.timedelta(days=1)
+        if length == 7:
+            return (
+                start.replace(year=start.year + 1, month=1)
+                if start.month == 12
+                else start.replace(month=start.month + 1)
+            )
+        if length == 4:
+            return start.replace(year=start.year + 1)
+    except (ValueError, OverflowError):
+        return start  # the last representable period (year 9999): its start is the best we can say
+    return start
+
+
 def opt_bool(parent: JSON, key: str, loc: str) -> bool | None:
     value: bool | None = opt(parent, key, bool, loc)
     return value

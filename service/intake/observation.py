@@ -19,6 +19,7 @@ from service.intake.fields import (
     obj,
     opt_bool,
     opt_datetime,
+    opt_datetime_span,
     opt_int,
     opt_list,
     opt_number,
@@ -57,13 +58,32 @@ def observation_fact(resource: JSON, loc: str, book: CodeBook) -> tuple[str | No
 
 def observation_time(resource: JSON, loc: str) -> dt.datetime | None:
     """When it was true: effective[x], else issued (the conflict rule's "latest")."""
-    when = opt_datetime(resource, "effectiveDateTime", loc) or opt_datetime(resource, "effectiveInstant", loc)
+    return observation_times(resource, loc)[0]
+
+
+def observation_times(resource: JSON, loc: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Its time and the instant its age runs from (rules.md §1; see ``Reading``).
+
+    Time: effectiveDateTime / effectiveInstant, an effectivePeriod's start (else its end), else issued.
+    Age from: the end of what effectiveDateTime names (a date-only value: the end of that day), the
+    effectiveInstant, the period's end (``None`` while the period is open: still going on), else issued.
+    """
+    span = opt_datetime_span(resource, "effectiveDateTime", loc)
+    if span is not None:
+        return span
+    instant = opt_datetime(resource, "effectiveInstant", loc)
+    if instant is not None:
+        return instant, instant
     period = opt_obj(resource, "effectivePeriod", loc)
-    if when is None and period is not None:
-        when = opt_datetime(period, "start", f"{loc}.effectivePeriod") or opt_datetime(
-            period, "end", f"{loc}.effectivePeriod"
-        )
-    return when or opt_datetime(resource, "issued", loc)
+    if period is not None:
+        where = f"{loc}.effectivePeriod"
+        start, end = opt_datetime(period, "start", where), opt_datetime_span(period, "end", where)
+        if end is not None:
+            return start or end[0], end[1]
+        if start is not None:
+            return start, None
+    issued = opt_datetime(resource, "issued", loc)
+    return issued, issued
 
 
 def observation_readings(
@@ -78,16 +98,16 @@ def observation_readings(
     if status not in USED:
         why = "entered in error" if status == "entered-in-error" else f"status {status}"
         return [], [Skipped(loc, f"{fact}: not used ({why})")]
-    when = observation_time(resource, loc)
+    when, seen = observation_times(resource, loc)
     if via_symptom:
-        return [Reading(fact, True, when, evidence)], []
+        return [Reading(fact, True, when, evidence, seen)], []
     if opt_obj(resource, "dataAbsentReason", loc) is not None:
-        return [Reading(fact, None, when, evidence)], []
+        return [Reading(fact, None, when, evidence, seen)], []
     kind = table.facts[fact].kind
     value, skipped = _value(resource, loc, kind, fact, book)
-    readings = [Reading(fact, value, when, evidence)]
+    readings = [Reading(fact, value, when, evidence, seen)]
     if fact == "facial-numbness" and value is True:
-        readings += _riders(resource, loc, when, evidence, book)
+        readings += _riders(resource, loc, when, seen, evidence, book)
     return readings, skipped
 
 
@@ -130,8 +150,12 @@ def _side(concept: JSON | None, loc: str, book: CodeBook) -> str | None:
     return sides.pop() if sides else None
 
 
-def duration_days(holder: JSON, loc: str, book: CodeBook) -> int | None:
-    """Whole days, rounded down: ``valueQuantity`` in a UCUM unit of codes.json, or ``valueInteger`` days."""
+def duration_days(holder: JSON, loc: str, book: CodeBook) -> int | float | None:
+    """Days, as exact as given: ``valueQuantity`` in a UCUM unit of codes.json, or ``valueInteger`` days.
+
+    Not rounded here: the reading's age is added first, then the sum is rounded down (rules.md §1: 36 h
+    recorded 12 h ago is 1.5 + 0.5 = 2 days). ``resolve`` in intake/bundle.py does that.
+    """
     if "valueInteger" in holder:
         return _non_negative(opt_int(holder, "valueInteger", loc), f"{loc}.valueInteger")
     quantity = opt_obj(holder, "valueQuantity", loc)
@@ -150,10 +174,10 @@ def duration_days(holder: JSON, loc: str, book: CodeBook) -> int | None:
         raise Unprocessable(
             f"{where}: {number!r} {opt_str(quantity, 'code', where)} is not a plausible duration", where
         )
-    return _non_negative(math.floor(days + 1e-9), where)
+    return _non_negative(int(days) if days.is_integer() else days, where)
 
 
-def _non_negative(days: int | None, loc: str) -> int | None:
+def _non_negative(days: int | float | None, loc: str) -> int | float | None:
     if days is not None and days < 0:
         raise Unprocessable(f"{loc}: a duration cannot be negative ({days})", loc)
     return days
@@ -169,7 +193,12 @@ def score(holder: JSON, loc: str) -> int | float | None:
 
 
 def _riders(
-    resource: JSON, loc: str, when: dt.datetime | None, evidence: Evidence, book: CodeBook
+    resource: JSON,
+    loc: str,
+    when: dt.datetime | None,
+    seen: dt.datetime | None,
+    evidence: Evidence,
+    book: CodeBook,
 ) -> list[Reading]:
     """Side and duration carried on the facial-numbness Observation itself (component, bodySite, period)."""
     out: list[Reading] = []
@@ -181,16 +210,16 @@ def _riders(
             concept = opt_obj(component, "valueCodeableConcept", where)
             side = _side(concept, f"{where}.valueCodeableConcept", book)
             if side is not None:
-                out.append(Reading("facial-numbness-side", side, when, evidence))
+                out.append(Reading("facial-numbness-side", side, when, evidence, seen))
         elif any(book.fact_by_code.get(p) == "facial-numbness-days" for p in pairs):
             days = duration_days(component, where, book)
             if days is not None:
-                out.append(Reading("facial-numbness-days", days, when, evidence))
+                out.append(Reading("facial-numbness-days", days, when, evidence, seen))
     side = _side(opt_obj(resource, "bodySite", loc), f"{loc}.bodySite", book)
     if side is not None:
-        out.append(Reading("facial-numbness-side", side, when, evidence))
+        out.append(Reading("facial-numbness-side", side, when, evidence, seen))
     period = opt_obj(resource, "effectivePeriod", loc)
     onset = None if period is None else opt_datetime(period, "start", f"{loc}.effectivePeriod")
     if onset is not None:
-        out.append(Reading("facial-numbness-onset", onset, when, evidence))
+        out.append(Reading("facial-numbness-onset", onset, when, evidence, seen))
     return out

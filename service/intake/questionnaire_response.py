@@ -17,6 +17,7 @@ from service.intake.fields import (
     obj,
     opt_bool,
     opt_datetime,
+    opt_datetime_span,
     opt_int,
     opt_list,
     opt_number,
@@ -61,7 +62,8 @@ def questionnaire_readings(
         raise InvalidInput(f"{loc}.status is required", f"{loc}.status")
     if status not in USED:
         return [], [Skipped(loc, f"QuestionnaireResponse not used (status {status})")], False
-    when = opt_datetime(resource, "authored", loc)
+    authored = opt_datetime_span(resource, "authored", loc)
+    when, seen = authored if authored is not None else (None, None)
     readings: list[Reading] = []
 
     def read(item: JSON, where: str) -> None:
@@ -71,7 +73,8 @@ def questionnaire_readings(
         cited = Evidence(evidence.resource_type, evidence.reference, link_id, evidence.resolvable)
         for j, answer in enumerate(opt_list(item, "answer", where)):
             at = f"{where}.answer[{j}]"
-            readings.append(Reading(link_id, _answer(obj(answer, at), at, link_id, book, table), when, cited))
+            value = _answer(obj(answer, at), at, link_id, book, table)
+            readings.append(Reading(link_id, value, when, cited, seen))
 
     _visit_items(resource, loc, read)
     return readings, [], status == "in-progress"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.codebook import CodeBook
-from service.output.questionnaire import DATE, PUBLISHER, questionnaire
+from service.output.questionnaire import PUBLISHER, questionnaire
 from service.rules.table import Condition, Leaf, RuleTable
 
 JSON = dict[str, Any]
@@ -79,14 +79,29 @@ def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
         "name": "NeckcheckEscalation",
         "title": table.title,
         "status": "active",
-        "date": DATE,
+        "date": table.date,
         "publisher": PUBLISHER,
         "description": (
             f"Rule set {table.id} {table.version}. Highest risk wins; every rule that fires is reported. "
-            "Unknown facts are never read as absent: a result that could still escalate is preliminary."
+            "Unknown facts are never read as absent: a result that could still escalate is preliminary. "
+            + recency_sentence(table)
         ),
         "action": actions,
     }
+
+
+def recency_sentence(table: RuleTable) -> str:
+    """The lookbacks in a sentence, grouped by window, most used window last (rules.md §1, recency)."""
+    by_window: dict[str, list[str]] = {}
+    for fact in table.facts.values():
+        by_window.setdefault(str(fact.lookback), []).append(fact.label)
+    windows = sorted(by_window.items(), key=lambda item: len(item[1]))
+    parts = [f"{', '.join(labels)}: {window}" for window, labels in windows]
+    return (
+        "A reading older than its fact's lookback is stale: neither present nor absent, listed as not used ("
+        + "; ".join(parts)
+        + ")."
+    )
 
 
 def operation_definition(table: RuleTable, book: CodeBook) -> JSON:
@@ -99,7 +114,7 @@ def operation_definition(table: RuleTable, book: CodeBook) -> JSON:
         "title": "Assess facial numbness with neck pain",
         "status": "active",
         "kind": "operation",
-        "date": DATE,
+        "date": table.date,
         "publisher": PUBLISHER,
         "description": (
             "Runs the neckcheck escalation rules on one patient's Observations and/or "
@@ -165,7 +180,7 @@ def populate_operation_definition(table: RuleTable, book: CodeBook) -> JSON:
         "title": "Populate the screening Questionnaire from the patient's data",
         "status": "active",
         "kind": "operation",
-        "date": DATE,
+        "date": table.date,
         "publisher": PUBLISHER,
         "description": (
             f"Answers every item of Questionnaire {qid} that the patient's data establishes (read as $assess "
@@ -200,7 +215,7 @@ def capability_statement(table: RuleTable, book: CodeBook, software_version: str
         "resourceType": "CapabilityStatement",
         "id": "neckcheck",
         "status": "active",
-        "date": DATE,
+        "date": table.date,
         "publisher": PUBLISHER,
         "kind": "instance",
         "software": {"name": "neckcheck", "version": software_version},

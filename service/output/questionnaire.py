@@ -21,7 +21,6 @@ from service.rules.table import Condition, FactDef, Group, Leaf, RuleTable
 
 JSON = dict[str, Any]
 PUBLISHER = "neckcheck"
-DATE = "2026-11-28"  # publication date of rule set 1.0.0's artefacts; fixed so output stays reproducible
 
 SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition"
 OBSERVATION_LINK_PERIOD = f"{SDC}/sdc-questionnaire-observationLinkPeriod"
@@ -31,11 +30,10 @@ UNIT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 
-# How far back a form engine looks for an Observation to pre-fill an item (SDC observationLinkPeriod).
-# Fourteen days is the one time horizon of the rule set (numbness "persisting beyond two weeks",
-# rules.md §2): an older record cannot speak for the current episode. A pre-filled answer is a suggestion
-# the person filling in the form confirms; $populate (service/sdc) applies no window, exactly like $assess.
-LINK_PERIOD_DAYS = 14
+# How far back a form engine looks for an Observation to pre-fill an item (SDC observationLinkPeriod): the
+# fact's own lookback from the rule table (rules.md §1, evidence recency), the same window in which $assess
+# and $populate count a reading as current. An older record cannot speak for the patient now.
+UNIT_NAMES = {"min": "minutes", "h": "hours", "d": "days", "wk": "weeks"}
 
 _ITEM_TYPE = {"bool": "boolean", "side": "choice", "days": "integer", "date": "date", "score": "integer"}
 
@@ -110,13 +108,17 @@ def item_codings(book: CodeBook, fact: str) -> list[JSON]:
     return sorted(codings, key=lambda c: c["system"] == book.local_fact_system)
 
 
+def lookback_duration(fact: FactDef, book: CodeBook) -> JSON:
+    """The fact's lookback as a FHIR Duration (UCUM)."""
+    window = fact.lookback
+    unit = UNIT_NAMES[window.code]
+    return {"value": window.value, "unit": unit, "system": book.raw["units"]["system"], "code": window.code}
+
+
 def _extensions(fact: FactDef, book: CodeBook) -> list[JSON]:
     units = book.raw["units"]["system"]
     ext: list[JSON] = [
-        {
-            "url": OBSERVATION_LINK_PERIOD,
-            "valueDuration": {"value": LINK_PERIOD_DAYS, "unit": "days", "system": units, "code": "d"},
-        },
+        {"url": OBSERVATION_LINK_PERIOD, "valueDuration": lookback_duration(fact, book)},
         {"url": OBSERVATION_EXTRACT, "valueBoolean": True},
     ]
     if fact.kind == "days":
@@ -159,7 +161,7 @@ def questionnaire(table: RuleTable, book: CodeBook, layout: Layout = LAYOUT) -> 
         "name": "NeckcheckScreen",
         "title": f"{table.title}: screening questions",
         "status": "active",
-        "date": DATE,
+        "date": table.date,
         "publisher": PUBLISHER,
         "description": (
             "Urgent signs first. Answer each yes/no item with valueBoolean (a Y/N valueCoding of "

@@ -35,10 +35,44 @@ def rule_rationale(result: RuleResult, intake: Intake, table: RuleTable) -> str:
 
 
 def no_rule_rationale(decision: Decision, intake: Intake, table: RuleTable) -> str:
-    parts = [f"{table.no_rule_outcome}.", table.no_rule_guideline, *intake.conflicts]
+    parts = [
+        f"{table.no_rule_outcome}.",
+        table.no_rule_guideline,
+        *intake.conflicts,
+        stale_note(intake, table),
+    ]
     if not decision.final:
         parts.append(data_required(decision, intake, table))
     return " ".join(p for p in parts if p)
+
+
+def stale_note(intake: Intake, table: RuleTable) -> str:
+    """The readings set aside as too old (rules.md §1, recency): a stale symptom can be why a result reads
+    negligible rather than low, so the reader sees what was there and why it did not count."""
+    if not intake.stale:
+        return ""
+    shown = []
+    for reading in dict.fromkeys(intake.stale):
+        fact = table.facts[reading.fact]
+        recorded = f"recorded {reading.when.date().isoformat()}, " if reading.when is not None else ""
+        shown.append(f"{fact.label} {_value(reading.value)} ({recorded}older than {fact.lookback})")
+    return "Not used, too old to speak for now: " + "; ".join(shown) + "."
+
+
+def _value(value: object) -> str:
+    if value is None or isinstance(value, bool):
+        return {True: "present", False: "absent", None: "unknown"}[value]
+    return str(value.isoformat() if isinstance(value, dt.date) else value)
+
+
+def _ask_again(decision: Decision, intake: Intake, table: RuleTable) -> list[str]:
+    """A fact to ask about that an old reading said was present: the question says so (rules.md §1)."""
+    lines = []
+    asked = set(decision.ask_about)
+    for reading in dict.fromkeys(r for r in intake.stale if r.value is True and r.fact in asked):
+        when = f" on {reading.when.date().isoformat()}" if reading.when is not None else ""
+        lines.append(f"{table.facts[reading.fact].label.capitalize()} was recorded present{when}: ask again.")
+    return list(dict.fromkeys(lines))
 
 
 def data_required(decision: Decision, intake: Intake, table: RuleTable) -> str:
@@ -49,6 +83,7 @@ def data_required(decision: Decision, intake: Intake, table: RuleTable) -> str:
         listed = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
         verb = "was" if len(labels) == 1 else "were"
         parts.append(f"Preliminary: {listed} {verb} not assessed: ask before relying on this result.")
+        parts += _ask_again(decision, intake, table)
     if decision.in_progress:
         parts.append("Preliminary: the questionnaire is still in progress.")
     return " ".join(parts)

@@ -6,7 +6,9 @@ with a message naming the place, so a bad edit stops the service instead of misb
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -15,13 +17,34 @@ from typing import Any
 from service.errors import ConfigError
 from service.packaged import SCHEMAS_DIR
 
-DEFAULT_TABLE = SCHEMAS_DIR / "rules" / "neckcheck-escalation-1.0.0.json"
+DEFAULT_TABLE = SCHEMAS_DIR / "rules" / "neckcheck-escalation-1.1.0.json"
 
 FACT_KINDS = ("bool", "side", "days", "date", "score")
 RISKS = ("negligible", "low", "moderate", "high")
 PRIORITIES = ("routine", "urgent", "asap", "stat")  # FHIR request-priority, least to most urgent
 CARDS = ("info", "warning", "critical")
 SIDES = ("left", "right", "both")
+# UCUM time units of a fixed length, for a lookback window ("mo" and "a" vary, so a window cannot use them)
+LOOKBACK_UNITS = {"min": dt.timedelta(minutes=1), "h": dt.timedelta(hours=1), "d": dt.timedelta(days=1)}
+LOOKBACK_UNITS["wk"] = 7 * LOOKBACK_UNITS["d"]
+
+
+@dataclass(frozen=True)
+class Lookback:
+    """How old a reading of a fact may be and still speak for the patient now (rules.md §1, recency).
+
+    A UCUM quantity as the table gives it (``24 h``, ``14 d``), published as such (a FHIR Duration).
+    """
+
+    value: int
+    code: str  # UCUM
+
+    @property
+    def span(self) -> dt.timedelta:
+        return self.value * LOOKBACK_UNITS[self.code]
+
+    def __str__(self) -> str:
+        return f"{self.value} {self.code}"
 
 
 @dataclass(frozen=True)
@@ -30,6 +53,7 @@ class FactDef:
     kind: str
     question: str
     label: str
+    lookback: Lookback
     symptom: bool = False
     informational: bool = False
     input_only: bool = False
@@ -89,9 +113,18 @@ class QuestionGroup:
 
 
 @dataclass(frozen=True)
+class Change:
+    version: str
+    date: str
+    change: str
+
+
+@dataclass(frozen=True)
 class RuleTable:
     id: str
     version: str
+    date: str  # publication date of this version (its artefacts carry it, so output stays reproducible)
+    change_log: tuple[Change, ...]  # oldest first; the last entry is this version
     title: str
     facts: dict[str, FactDef]
     groups: tuple[QuestionGroup, ...]
@@ -140,9 +173,17 @@ def _table(raw: dict[str, Any]) -> RuleTable:
     groups = tuple(QuestionGroup(g["linkId"], g["text"], tuple(g["facts"])) for g in raw["groups"])
     grouped = [name for g in groups for name in g.facts]
     _require(sorted(grouped) == sorted(facts), "groups must list every fact exactly once")
+    _require(bool(_DATE.fullmatch(str(raw["date"]))), f"date {raw['date']!r} is not YYYY-MM-DD")
+    changes = tuple(Change(c["version"], c["date"], c["change"]) for c in raw["changeLog"])
+    _require(
+        bool(changes) and changes[-1].version == raw["version"] and changes[-1].date == raw["date"],
+        f"changeLog must end with an entry for version {raw['version']} dated {raw['date']}",
+    )
     return RuleTable(
         id=raw["id"],
         version=raw["version"],
+        date=raw["date"],
+        change_log=changes,
         title=raw["title"],
         facts=facts,
         groups=groups,
@@ -154,6 +195,9 @@ def _table(raw: dict[str, Any]) -> RuleTable:
     )
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _fact(raw: dict[str, Any]) -> FactDef:
     _require(raw["kind"] in FACT_KINDS, f"fact {raw['name']}: kind {raw['kind']!r} not in {FACT_KINDS}")
     return FactDef(
@@ -161,12 +205,24 @@ def _fact(raw: dict[str, Any]) -> FactDef:
         kind=raw["kind"],
         question=raw["question"],
         label=raw["label"],
+        lookback=_lookback(raw.get("lookback"), f"fact {raw['name']}"),
         symptom=bool(raw.get("symptom", False)),
         informational=bool(raw.get("informational", False)),
         input_only=bool(raw.get("inputOnly", False)),
         minimum=raw.get("min"),
         maximum=raw.get("max"),
     )
+
+
+def _lookback(raw: Any, where: str) -> Lookback:
+    """Every fact has one: a reading without a window would count however old it is (rules.md §1)."""
+    _require(isinstance(raw, dict), f"{where}: lookback is required, e.g. {{'value': 14, 'code': 'd'}}")
+    value, code = raw.get("value"), raw.get("code")
+    _require(
+        type(value) is int and value > 0 and code in LOOKBACK_UNITS,
+        f"{where}: lookback must be a positive whole number of {'/'.join(LOOKBACK_UNITS)} (UCUM): {raw!r}",
+    )
+    return Lookback(value, code)
 
 
 def _rule(raw: dict[str, Any], facts: dict[str, FactDef], orders: dict[str, OrderDef]) -> Rule:

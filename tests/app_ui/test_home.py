@@ -17,7 +17,7 @@ def test_the_front_door_says_what_this_is_and_where_to_go(client: FlaskClient) -
     page = client.get("/")
     assert page.status_code == 200 and page.mimetype == "text/html"
     text = page.get_data(as_text=True)
-    assert "neckcheck-escalation 1.0.0" in text
+    assert "neckcheck-escalation 1.1.0" in text
     assert re.search(r"neckcheck <span class=\"version\">[0-9][^<]*</span>", text)
     assert "script" not in text and "style=" not in text  # nothing the CSP would have to allow
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]

@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.cds.support import CDS_FIXTURES, hook_request
+from tests.scenarios import AS_OF
 
 FEEDBACK = "/cds-services/neckcheck-patient-view/feedback"
 NECKCHECK = Path(sys.executable).with_name("neckcheck")
@@ -129,7 +130,7 @@ def test_feedback_stored_before_its_card_joins_it_once_both_are_stored(
 ) -> None:
     """Feedback and cards reach the database from a background writer, in no set order (a card can still
     be queued, or spooled by another worker, when its feedback is stored): the report joins them anyway."""
-    at = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)  # the card's uuid depends on the time
+    at = AS_OF + dt.timedelta(hours=1)  # the card's uuid depends on the time; S1's readings are 1 h old
     ehr_copy = make_app(database_url=f"sqlite:///{tmp_path / 'elsewhere.db'}")
     ehr_copy.extensions["neckcheck.clock"] = lambda: at
     uuid = card_uuid(ehr_copy.test_client(), "S1-observations.json")  # the card, issued before

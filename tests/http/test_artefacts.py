@@ -74,4 +74,4 @@ def test_other_ids_are_404(client: FlaskClient, path: str) -> None:
 
 
 def test_healthz_names_the_rule_set(client: FlaskClient) -> None:
-    assert client.get("/healthz").get_json() == {"status": "ok", "rules": "neckcheck-escalation 1.0.0"}
+    assert client.get("/healthz").get_json() == {"status": "ok", "rules": "neckcheck-escalation 1.1.0"}

@@ -48,10 +48,10 @@ def test_bad_request_over_real_http_is_an_operation_outcome(base_url: str) -> No
 
 def readme_curl_examples() -> list[str]:
     readme = (ROOT / "README.md").read_text()
-    return re.findall(r"```sh\n(curl .*?)\n```", readme, re.S)
+    return re.findall(r"```sh\n((?:curl|sed) .*?)\n```", readme, re.S)
 
 
-def test_the_readme_has_its_four_curl_examples() -> None:
+def test_the_readme_has_its_five_curl_examples() -> None:
     assert len(readme_curl_examples()) == len(EXAMPLES)
 
 
@@ -65,7 +65,7 @@ def curl() -> str:
     return found
 
 
-EXAMPLES = ["assess", "preliminary", "populate-loop", "cds-hooks"]  # in README order
+EXAMPLES = ["assess", "preliminary", "populate-loop", "cds-hooks-stale", "cds-hooks"]  # in README order
 
 
 @pytest.mark.parametrize("index", range(len(EXAMPLES)), ids=EXAMPLES)
@@ -77,6 +77,11 @@ def test_the_readme_curl_examples_work_as_written(curl: str, base_url: str, inde
     kind = EXAMPLES[index]
     if kind == "cds-hooks":
         assert out["cards"][0]["indicator"] == "critical"
+        return
+    if kind == "cds-hooks-stale":  # recorded 2026-03-10, assessed at today's clock: every reading is stale
+        (card,) = out["cards"]
+        assert card["indicator"] == "warning" and card["summary"].startswith("Preliminary")
+        assert "Weakness was recorded present on 2026-03-10: ask again." in card["detail"]
         return
     (guidance,) = [e["resource"] for e in out["entry"] if e["resource"]["resourceType"] == "GuidanceResponse"]
     if kind == "assess":

@@ -42,7 +42,7 @@ def test_instance_route_answers_parameters_with_an_in_progress_response(client: 
 
 def test_type_route_takes_the_questionnaire_canonical(client: FlaskClient) -> None:
     body = parameters(
-        {"name": "questionnaire", "valueCanonical": f"{QUESTIONNAIRE}|1.0.0"},
+        {"name": "questionnaire", "valueCanonical": f"{QUESTIONNAIRE}|1.1.0"},
         {"name": "bundle", "resource": S5},
     )
     ok = post(client, "/fhir/Questionnaire/$populate", body)
@@ -55,7 +55,7 @@ def test_type_route_takes_the_questionnaire_canonical(client: FlaskClient) -> No
     missing = post(client, "/fhir/Questionnaire/$populate", other)
     assert (
         missing.status_code == 404
-        and "neckcheck-screen|1.0.0" in missing.get_json()["issue"][0]["diagnostics"]
+        and "neckcheck-screen|1.1.0" in missing.get_json()["issue"][0]["diagnostics"]
     )
 
 

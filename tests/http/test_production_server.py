@@ -7,6 +7,7 @@ slow request that still completes (graceful shutdown).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import signal
@@ -66,7 +67,8 @@ def test_sigterm_lets_a_slow_request_finish(tmp_path: Path, httpserver: HTTPServ
         NECKCHECK_CDS_FHIR_DEADLINE="10",  # longer than the slow search below
         NECKCHECK_GRACEFUL_TIMEOUT="20",
     )
-    patient, data = scenario_resources("S7-observations.json")
+    # recorded now: the server assesses a hook call at its own clock
+    patient, data = scenario_resources("S7-observations.json", recorded=dt.datetime.now(dt.UTC))
 
     def slow_search(request: Request) -> Response:
         time.sleep(3)

@@ -81,11 +81,18 @@ def test_s5_preliminary_names_the_four_urgent_signs(client: FlaskClient) -> None
 
 
 @pytest.mark.parametrize("name", ["S12-observations.json", "S12-questionnaire.json"])
-def test_s12_rationale_notes_the_resolved_conflict(client: FlaskClient, name: str) -> None:
+def test_s12_the_older_weakness_is_stale_not_a_resolved_conflict(client: FlaskClient, name: str) -> None:
+    """Contract 1.1.0: the 9-day-old "weakness present" is older than the 24 h window for urgent signs, so
+    it is listed as not used; the 24 h old "absent" alone decides, and there is no conflict to resolve."""
     out = client.post("/fhir/$assess", data=body(name), content_type=FHIR).get_json()
-    rationale = out["entry"][0]["resource"]["prediction"][0]["rationale"]
-    assert "Conflicting records for weakness" in rationale
-    assert "used absent, the latest record" in rationale
+    ra = out["entry"][0]["resource"]
+    rationale = ra["prediction"][0]["rationale"]
+    assert "Conflicting records" not in rationale and "note" not in ra
+    assert "weakness present (recorded 2026-03-01, older than 24 h)" in rationale
+    (outcome,) = [e["resource"] for e in out["entry"] if e["resource"]["resourceType"] == "OperationOutcome"]
+    (issue,) = outcome["issue"]
+    assert "weakness: recorded 2026-03-01, 9 days before the evaluation time" in issue["diagnostics"]
+    assert issue["diagnostics"].endswith("older than the 24 h window: stale, not used")
 
 
 @pytest.mark.parametrize("name", ["S13-observations.json", "S13-questionnaire.json"])

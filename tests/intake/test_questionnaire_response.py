@@ -105,7 +105,9 @@ def test_an_item_with_no_answer_leaves_the_fact_missing(unanswered: dict[str, An
 )
 def test_onset_date_gives_days_against_the_bundle_timestamp(onset: str, timestamp: str, days: int) -> None:
     qr = response(
-        item("facial-numbness", {"valueBoolean": True}), item("facial-numbness-onset", {"valueDate": onset})
+        item("facial-numbness", {"valueBoolean": True}),
+        item("facial-numbness-onset", {"valueDate": onset}),
+        authored=timestamp,  # answered then: current (rules.md §1, recency)
     )
     intake = read(qr, timestamp=timestamp)
     assert value(intake, "facial-numbness-days") == days

@@ -34,7 +34,7 @@ def asked(gr: dict[str, Any]) -> list[str]:
     for req in gr.get("dataRequirement", []):
         (ext,) = [e for e in req["extension"] if e["url"] == ITEM_EXT]
         parts = {e["url"]: e for e in ext["extension"]}
-        assert parts["questionnaire"]["valueCanonical"] == f"{BASE}/Questionnaire/neckcheck-screen|1.0.0"
+        assert parts["questionnaire"]["valueCanonical"] == f"{BASE}/Questionnaire/neckcheck-screen|1.1.0"
         out.append(parts["linkId"]["valueString"])
     return out
 

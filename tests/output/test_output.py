@@ -46,7 +46,7 @@ def test_service_requests_are_draft_proposals_citing_their_evidence() -> None:
         assert sr["authoredOn"] == ra["occurrenceDateTime"] == "2026-03-10T09:00:00Z"
         assert sr["subject"] == ra["subject"] == {"reference": "Patient/scn-1"}
         assert sr["instantiatesCanonical"] == [
-            "https://neckcheck.org/fhir/PlanDefinition/neckcheck-escalation|1.0.0"
+            "https://neckcheck.org/fhir/PlanDefinition/neckcheck-escalation|1.1.0"
         ]
         cited = {r["reference"] for r in sr["reasonReference"]}
         assert cited <= {b["reference"] for b in ra["basis"]}

@@ -104,10 +104,18 @@ def test_every_item_carries_all_its_codes_standard_first() -> None:
         assert CODES["localFactSystem"] not in systems[:-1]
 
 
+URGENT = ("vision-change", "slurred-speech", "weakness", "symptoms-worsening")
+
+
 def test_items_pre_populate_from_and_extract_to_observations() -> None:
-    for item in items().values():
+    """Pre-filled only from what $assess would use: each item's link period is its fact's lookback."""
+    ucum = "http://unitsofmeasure.org"
+    for name, item in items().items():
         period = ext(item, OBSERVATION_LINK_PERIOD)["valueDuration"]
-        assert period == {"value": 14, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+        if name in URGENT:
+            assert period == {"value": 24, "unit": "hours", "system": ucum, "code": "h"}
+        else:
+            assert period == {"value": 14, "unit": "days", "system": ucum, "code": "d"}
         assert ext(item, OBSERVATION_EXTRACT) == {"url": OBSERVATION_EXTRACT, "valueBoolean": True}
     assert Q["meta"]["profile"] == [
         "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-pop-obsn",

@@ -81,7 +81,7 @@ def test_every_sampled_patient_gets_what_assess_answers(
         assert line["rules"] == [rule for rule in fired if rule]
         orders = {r["code"]["coding"][0]["code"]: r["priority"] for r in expected_requests}
         assert line["orders"] == orders
-        assert line["ruleSet"] == "neckcheck-escalation 1.0.0"
+        assert line["ruleSet"] == "neckcheck-escalation 1.1.0"
     assert answered > SAMPLE * 0.8
 
 

@@ -69,10 +69,23 @@ def _fact_strategy() -> st.SearchStrategy[dict[str, Any]]:
         "days": st.integers(min_value=0, max_value=30),
         "score": st.integers(min_value=0, max_value=10),
     }
-    # per fact: not recorded, an Observation, a questionnaire answer, or both (a conflict intake resolves)
+    # per fact: not recorded, an Observation, a questionnaire answer, or both (a conflict intake resolves),
+    # and the Observation's age: current, stale (rules.md §1, recency) or on a window's edge
     where = st.sampled_from(["none", "observation", "answer", "both"])
     facts = [f for f in ASSESSOR.table.facts.values() if f.kind in values]
-    return st.fixed_dictionaries({f.name: st.tuples(where, values[f.kind], values[f.kind]) for f in facts})
+    return st.fixed_dictionaries(
+        {f.name: st.tuples(where, values[f.kind], values[f.kind], AGES) for f in facts}
+    )
+
+
+DAY = 86400
+# ages in seconds before the evaluation time: each window's edges, and anything up to three weeks
+AGES = st.one_of(st.sampled_from([0, DAY, DAY + 1, 14 * DAY, 14 * DAY + 1]), st.integers(0, 21 * DAY))
+EVALUATED = dt.datetime(2026, 3, 11, 9, tzinfo=dt.UTC)
+
+
+def _aged(seconds: int) -> str:
+    return (EVALUATED - dt.timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
 
 def _answer(kind: str, value: Any) -> dict[str, Any]:
@@ -82,15 +95,17 @@ def _answer(kind: str, value: Any) -> dict[str, Any]:
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-@given(_fact_strategy(), st.booleans(), st.booleans())
+@given(_fact_strategy(), AGES, st.booleans())
 def test_property_completing_the_response_gives_the_datas_result(
-    drawn: dict[str, Any], answers_later: bool, unknown_onset: bool
+    drawn: dict[str, Any], answered_ago: int, unknown_onset: bool
 ) -> None:
+    """Whatever the readings' ages: $populate answers from current readings only, so the completed response
+    (authored at the evaluation time) gives the result the data gives."""
     observations, items = [], []
-    for name, (where, first, second) in drawn.items():
+    for name, (where, first, second, age) in drawn.items():
         kind = ASSESSOR.table.facts[name].kind
         if where in ("observation", "both"):
-            observations.append(observation(name, first, rid=f"o-{name}"))
+            observations.append(observation(name, first, rid=f"o-{name}", when=_aged(age)))
         if where in ("answer", "both"):
             items.append(item(name, _answer(kind, second)))
     if unknown_onset:  # an onset date beside no duration: intake derives the days from it
@@ -98,10 +113,27 @@ def test_property_completing_the_response_gives_the_datas_result(
             observation("facial-numbness", True, rid="o-onset", effectivePeriod={"start": "2026-02-20"})
         )
         observations[-1].pop("effectiveDateTime")
-    authored = "2026-03-10T10:00:00Z" if answers_later else "2026-03-09T09:00:00Z"
-    resources = [*observations, *([response(*items, authored=authored)] if items else [])]
+    resources = [*observations, *([response(*items, authored=_aged(answered_ago))] if items else [])]
     assume(resources)
-    check_invariant(bundle_of(*resources, timestamp="2026-03-11T09:00:00Z"))
+    check_invariant(bundle_of(*resources, timestamp=EVALUATED.isoformat().replace("+00:00", "Z")))
+
+
+def test_only_current_readings_are_pre_filled() -> None:
+    """A stale reading (weakness present, 2 days old) is left unanswered and marked needed for a final
+    result; a current one (headache, 2 days old, within 14 days) is answered; the stale one is an issue."""
+    body = bundle_of(
+        observation("weakness", True, rid="old-weakness", when="2026-03-08T09:00:00Z"),
+        observation("headache", True, rid="headache", when="2026-03-08T09:00:00Z"),
+    )
+    populated = populate(body, ASSESSOR)
+    answered = {i["linkId"]: i for g in populated.response["item"] for i in g["item"]}
+    assert answered["headache"]["answer"][0]["valueBoolean"] is True
+    assert "answer" not in answered["weakness"]
+    assert answered["weakness"]["extension"][0]["url"].endswith("/StructureDefinition/needed-for-final")
+    (issues,) = [p["resource"] for p in populated.parameters["parameter"] if p["name"] == "issues"]
+    assert (
+        "weakness: recorded 2026-03-08, 48 h before the evaluation time" in issues["issue"][0]["diagnostics"]
+    )
 
 
 def test_every_answer_cites_the_resources_it_came_from() -> None:
@@ -148,7 +180,7 @@ def test_unknown_facts_are_unanswered_and_those_holding_the_result_back_are_mark
 
 def test_the_response_follows_the_questionnaire_order_and_names_it() -> None:
     qr = populate(bundle_of(observation("weakness", True))).response
-    assert qr["questionnaire"] == f"{QUESTIONNAIRE}|1.0.0"
+    assert qr["questionnaire"] == f"{QUESTIONNAIRE}|1.1.0"
     assert [g["linkId"] for g in qr["item"]] == [
         "group-urgent",
         "group-face",
@@ -200,7 +232,7 @@ BUNDLE = {"name": "bundle", "resource": bundle_of(observation("weakness", True))
             NotFound,
             "x.org",
         ),
-        ([{"name": "questionnaire", "valueCanonical": f"{QUESTIONNAIRE}|0.9"}, BUNDLE], NotFound, "1.0.0"),
+        ([{"name": "questionnaire", "valueCanonical": f"{QUESTIONNAIRE}|0.9"}, BUNDLE], NotFound, "1.1.0"),
         ([{"name": "questionnaire", "valueBoolean": True}, BUNDLE], InvalidInput, "valueCanonical"),
         ([{"name": "subject", "valueReference": {"reference": "Patient/p1"}}], InvalidInput, "bundle"),
     ],
@@ -216,7 +248,7 @@ def test_bad_requests_are_refused_with_a_reason(
     "parts",
     [
         [{"name": "subject", "valueReference": {"reference": "https://ehr.example/fhir/Patient/p1"}}, BUNDLE],
-        [{"name": "questionnaire", "valueCanonical": f"{QUESTIONNAIRE}|1.0.0"}, BUNDLE],
+        [{"name": "questionnaire", "valueCanonical": f"{QUESTIONNAIRE}|1.1.0"}, BUNDLE],
         [{"name": "canonical", "valueUri": QUESTIONNAIRE}, BUNDLE],
     ],
 )

@@ -63,7 +63,7 @@ def test_every_assessment_is_audited_without_names_or_free_text(
     assert app.extensions["neckcheck.writer"].flush()
     (event,) = since(app.extensions["neckcheck.database"], dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     assert event["channel"] == "http" and event["caller"] == "dev"
-    assert event["rule_set"] == "neckcheck-escalation 1.0.0"
+    assert event["rule_set"] == "neckcheck-escalation 1.1.0"
     assert (event["status"], event["risk"]) == ("final", "high")
     assert len(event["input_hash"]) == 64
     assert all(i.startswith("Observation/") for i in event["input_ids"]) and len(event["input_ids"]) == 9
@@ -137,7 +137,8 @@ def test_postgresql_killed_mid_run_answers_go_on_readiness_holds_and_every_recor
                 headers={"Content-Type": "application/fhir+json"},
                 timeout=30,
             )
-            hook = numbered_hook_request("S1-observations.json", number)
+            # recorded now: the live server assesses a hook call at its own clock
+            hook = numbered_hook_request("S1-observations.json", number, recorded=dt.datetime.now(dt.UTC))
             called = requests.post(f"{server.url}{PATIENT_VIEW}", json=hook, timeout=30)
             (card,) = called.json()["cards"]
             answer = feedback_on(card["uuid"])
