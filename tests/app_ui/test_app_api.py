@@ -21,7 +21,8 @@ from pytest_httpserver import HTTPServer
 from service.app_ui import vendor
 from service.app_ui.samples import samples
 from service.errors import ConfigError
-from tests.cds.support import scenario_resources, searchset
+from tests.app_ui.charts import serve_patient
+from tests.cds.support import searchset
 from tests.tokens import make_ehr
 
 API = "/app/api/assess"
@@ -185,18 +186,6 @@ def test_a_bad_request_is_a_clear_outcome(
 def test_only_json_is_taken(client: FlaskClient) -> None:
     answer = client.post(API, data="patient=scn-5", content_type="application/x-www-form-urlencoded")
     assert answer.status_code == 415 and answer.mimetype == "application/fhir+json"
-
-
-def serve_patient(httpserver: HTTPServer, name: str, token: str | None = None) -> str:
-    patient, data = scenario_resources(name)
-    headers = {"Authorization": f"Bearer {token}"} if token else None
-    httpserver.expect_request(f"/fhir/Patient/{patient}", headers=headers).respond_with_json(
-        {"resourceType": "Patient", "id": patient}
-    )
-    observations = [r for r in data if r["resourceType"] == "Observation"]
-    httpserver.expect_request("/fhir/Observation", headers=headers).respond_with_json(searchset(observations))
-    httpserver.expect_request("/fhir/QuestionnaireResponse", headers=headers).respond_with_json(searchset([]))
-    return patient
 
 
 def test_the_service_reads_the_chart_with_the_prefetch_searches_and_the_token(
