@@ -6,6 +6,7 @@ where a failure names its cause: which data is read from where, what the answers
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import tarfile
@@ -21,6 +22,7 @@ from pytest_httpserver import HTTPServer
 from service.app_ui import vendor
 from service.app_ui.samples import samples
 from service.errors import ConfigError
+from service.storage.audit import since
 from tests.app_ui.charts import serve_patient
 from tests.cds.support import searchset
 from tests.tokens import make_ehr
@@ -238,6 +240,25 @@ def test_in_production_only_a_trusted_issuers_fhir_server_is_read(
     assert (
         turn(client, {"sample": "S5", "patient": "scn-5"})["status"] == "preliminary"
     )  # the demo needs none
+
+
+def test_a_turn_that_finds_nothing_on_record_is_audited(
+    make_app: Callable[..., Flask], httpserver: HTTPServer
+) -> None:
+    """It read the patient's chart all the same; in insecure dev the caller is "dev", as for $assess."""
+    for path in ("/fhir/Observation", "/fhir/QuestionnaireResponse"):
+        httpserver.expect_request(path).respond_with_json(searchset([]))
+    app = make_app()
+    view = turn(app.test_client(), {"fhirServer": httpserver.url_for("/fhir"), "patient": "p3"})
+    assert view["status"] == "no data"
+    assert app.extensions["neckcheck.writer"].flush()
+    (record,) = since(app.extensions["neckcheck.database"], dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    assert (record["channel"], record["caller"], record["status"], record["risk"]) == (
+        "app",
+        "dev",
+        "no data",
+        "unknown",
+    )
 
 
 def test_the_ehr_origins_setting_widens_connect_and_frame_sources(make_app: Callable[..., Flask]) -> None:
