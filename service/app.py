@@ -7,6 +7,7 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import requests
 from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -77,13 +78,8 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
                 max_pages=settings.fhir_max_pages,
                 budget=settings.cds_fhir_deadline,
             ),
-            "neckcheck.jwt": JwtVerifier(issuers, shared_replay=ReplayStore(engine).first_use)
-            if issuers
-            else None,
-            # None in insecure dev only: without a trusted-issuers file the app may read no FHIR server
-            "neckcheck.app_tokens": None
-            if issuers is None
-            else AppTokens(issuers, Introspector(session, cache_seconds=settings.app_token_cache_seconds)),
+            "neckcheck.jwt": _verifier(issuers, ReplayStore(engine)),
+            "neckcheck.app_tokens": _app_tokens(issuers, session, settings),
             "neckcheck.database": engine,
             "neckcheck.feedback": FeedbackStore(engine, writer),
             "neckcheck.writer": writer,
@@ -133,3 +129,16 @@ def _issuers(settings: Settings) -> dict[str, TrustedIssuer] | None:
         )
         return {}
     return load_trusted_issuers(settings.trusted_issuers_file)
+
+
+def _verifier(issuers: dict[str, TrustedIssuer] | None, replays: ReplayStore) -> JwtVerifier | None:
+    return JwtVerifier(issuers, shared_replay=replays.first_use) if issuers else None
+
+
+def _app_tokens(
+    issuers: dict[str, TrustedIssuer] | None, session: requests.Session, settings: Settings
+) -> AppTokens | None:
+    """None in insecure dev only: without a trusted-issuers file the app may read no FHIR server."""
+    if issuers is None:
+        return None
+    return AppTokens(issuers, Introspector(session, cache_seconds=settings.app_token_cache_seconds))

@@ -63,6 +63,7 @@ def record_read(bundle: dict[str, Any], channel: str, status: str) -> None:
     so it is recorded like an assessment: the input's hash and resource ids, no output, risk "unknown"."""
     table = current_app.extensions["neckcheck.assessor"].table
     read = [e["resource"] for e in bundle["entry"]]
+    ids = [f"{r['resourceType']}/{r['id']}"[:200] for r in read if isinstance(r.get("id"), str)]
     event = AuditEvent(
         id=random_uuid(),
         at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -70,9 +71,7 @@ def record_read(bundle: dict[str, Any], channel: str, status: str) -> None:
         caller=(g.get("caller") or "unknown")[:255],
         rule_set=f"{table.id} {table.version}",
         input_hash=content_hash(bundle),
-        input_ids=[f"{r['resourceType']}/{r['id']}"[:200] for r in read if isinstance(r.get("id"), str)][
-            :1000
-        ],
+        input_ids=ids[:1000],
         output_ids=[],
         status=status,
         risk="unknown",
