@@ -48,13 +48,15 @@ LABEL org.opencontainers.image.title="neckcheck" \
       org.opencontainers.image.description="FHIR R4 + CDS Hooks clinical decision support (neck pain with facial numbness)"
 
 # HOME=/tmp: nothing in the image is writable but /tmp and /var/lib/neckcheck.
+# NECKCHECK_APP_DEMO=0: no demo patients in a deployed image (set 1 to show /app/demo).
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
     NECKCHECK_BIND=0.0.0.0:8080 \
     NECKCHECK_DATABASE_URL=sqlite:////var/lib/neckcheck/neckcheck.db \
-    NECKCHECK_SPOOL_DIR=/var/lib/neckcheck/spool
+    NECKCHECK_SPOOL_DIR=/var/lib/neckcheck/spool \
+    NECKCHECK_APP_DEMO=0
 
 RUN groupadd --system --gid 10001 neckcheck \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \

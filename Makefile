@@ -22,9 +22,9 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	$(BIN)/python -m service.app_ui.vendor
 	touch $(STAMP)
 
-## run: serve on http://127.0.0.1:8080 under gunicorn with the embedded default config
+## run: serve on http://127.0.0.1:8080 under gunicorn with the embedded default config, the app's demo on
 run: vendor
-	NECKCHECK_INSECURE_DEV=1 $(BIN)/neckcheck serve
+	NECKCHECK_INSECURE_DEV=1 NECKCHECK_APP_DEMO=1 $(BIN)/neckcheck serve
 
 ## vendor: fetch the clinician app's pinned browser library (service/app_ui/vendor.json) from the npm registry
 vendor: $(STAMP)

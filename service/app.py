@@ -7,6 +7,7 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import requests
 from flask import Flask
 from sqlalchemy import Engine
 
@@ -21,7 +22,10 @@ from service.http import cds, docs, errors, fhir, observability, ops
 from service.logs import configure as configure_logs
 from service.metrics import Metrics
 from service.payloads.cds_hooks import compile_validators
-from service.security.jwt_verifier import JwtVerifier, load_trusted_issuers
+from service.security.app_tokens import AppTokens
+from service.security.introspection import Introspector
+from service.security.issuers import TrustedIssuer, load_trusted_issuers
+from service.security.jwt_verifier import JwtVerifier
 from service.storage.database import make_engine, upgrade
 from service.storage.feedback import FeedbackStore
 from service.storage.records import writer_for
@@ -58,20 +62,23 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     writer = writer_for(settings, engine, metrics)  # audit, card and feedback records, off the request path
     assessor = Assessor.load(settings.rules_file, settings.codes_file, settings.max_entries)
     compile_validators()
+    session = build_session()  # one connection pool for the FHIR servers and the introspection endpoints
+    issuers = _issuers(settings)
     app.extensions.update(
         {
             "neckcheck.assessor": assessor,
             # what no request changes, built once per process rather than per hook call
             "neckcheck.prefetch_templates": prefetch_templates(assessor.book),
             "neckcheck.fhir_client": FhirClient(
-                build_session(),
+                session,
                 connect_timeout=settings.fhir_connect_timeout,
                 read_timeout=settings.fhir_read_timeout,
                 retries=settings.fhir_retries,
                 max_pages=settings.fhir_max_pages,
                 budget=settings.cds_fhir_deadline,
             ),
-            "neckcheck.jwt": _verifier(settings, ReplayStore(engine)),
+            "neckcheck.jwt": _verifier(issuers, ReplayStore(engine)),
+            "neckcheck.app_tokens": _app_tokens(issuers, session, settings),
             "neckcheck.database": engine,
             "neckcheck.feedback": FeedbackStore(engine, writer),
             "neckcheck.writer": writer,
@@ -105,16 +112,32 @@ def _migrate(engine: Engine, settings: Settings) -> None:
         log.error("database migration failed (%s); /readyz will report it", exc)
 
 
-def _verifier(settings: Settings, replays: ReplayStore) -> JwtVerifier | None:
+def _issuers(settings: Settings) -> dict[str, TrustedIssuer] | None:
+    """The trusted issuers; None in insecure dev (nothing is checked), none without the file."""
     if settings.insecure_dev:
         log.warning(
-            "!!! NECKCHECK_INSECURE_DEV=1: $assess and CDS Hooks requests are NOT authenticated. "
-            "Development only: never run like this with real patient data. !!!"
+            "!!! NECKCHECK_INSECURE_DEV=1: $assess and CDS Hooks requests are NOT authenticated, and the "
+            "clinician app's tokens are NOT verified. Development only: never run like this with real "
+            "patient data. !!!"
         )
         return None
     if settings.trusted_issuers_file is None:
         log.warning(
-            "no NECKCHECK_TRUSTED_ISSUERS_FILE: every $assess and CDS Hooks call will be refused (401)"
+            "no NECKCHECK_TRUSTED_ISSUERS_FILE: every $assess and CDS Hooks call will be refused (401), "
+            "and the clinician app can read no FHIR server"
         )
+        return {}
+    return load_trusted_issuers(settings.trusted_issuers_file)
+
+
+def _verifier(issuers: dict[str, TrustedIssuer] | None, replays: ReplayStore) -> JwtVerifier | None:
+    return JwtVerifier(issuers, shared_replay=replays.first_use) if issuers else None
+
+
+def _app_tokens(
+    issuers: dict[str, TrustedIssuer] | None, session: requests.Session, settings: Settings
+) -> AppTokens | None:
+    """None in insecure dev only: without a trusted-issuers file the app may read no FHIR server."""
+    if issuers is None:
         return None
-    return JwtVerifier(load_trusted_issuers(settings.trusted_issuers_file), shared_replay=replays.first_use)
+    return AppTokens(issuers, Introspector(session, cache_seconds=settings.app_token_cache_seconds))

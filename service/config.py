@@ -70,6 +70,9 @@ class Settings:
         "launch openid fhirUser patient/Observation.rs patient/QuestionnaireResponse.cruds "
         "patient/RiskAssessment.c patient/ServiceRequest.c"
     )
+    # seconds an introspected app token is taken without asking again (never past its exp); 0: every turn
+    app_token_cache_seconds: int = 30
+    app_demo: bool = False  # /app/demo and its sample patients; `make run` turns it on
 
     @property
     def allowed_origins(self) -> frozenset[str]:
@@ -120,6 +123,8 @@ class Settings:
                 raise ConfigError(
                     f"{_env('app_ehr_origins')}: {origin[:80]!r} is not an origin (scheme://host[:port])"
                 )
+        if not 0 <= self.app_token_cache_seconds <= 300:
+            raise ConfigError(f"{_env('app_token_cache_seconds')} must be between 0 and 300 seconds")
         if "launch" not in self.app_scopes.split():
             raise ConfigError(f"{_env('app_scopes')} must include 'launch' (the EHR launch context)")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):

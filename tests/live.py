@@ -49,16 +49,20 @@ class Server:
         return self.process.wait(timeout=30)
 
 
-def start(folder: Path, command: list[str] | None = None, cwd: Path = ROOT, **env: str) -> Server:
+def start(
+    folder: Path, command: list[str] | None = None, cwd: Path = ROOT, port: int | None = None, **env: str
+) -> Server:
     """Start ``command`` (default: exactly what ``make run`` runs) with a throwaway database in ``folder``;
-    ``env`` wins over this process's environment (``PATH`` included)."""
-    port = free_port()
+    ``env`` wins over this process's environment (``PATH`` included). ``port``: one chosen beforehand, when
+    the test must know the service's URL before it starts (default: a free one)."""
+    port = port or free_port()
     environment = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "NECKCHECK_BIND": f"127.0.0.1:{port}",
         "NECKCHECK_WORKERS": "1",
         "NECKCHECK_INSECURE_DEV": "1",  # as `make run` sets it
+        "NECKCHECK_APP_DEMO": "1",  # likewise
         "NECKCHECK_DATABASE_URL": f"sqlite:///{folder / 'neckcheck.db'}",
         "NECKCHECK_SPOOL_DIR": str(folder / "spool"),
         **env,
@@ -95,8 +99,10 @@ def launch(
 
 
 @contextmanager
-def running(folder: Path, command: list[str] | None = None, **env: str) -> Iterator[Server]:
-    server = start(folder, command, **env)
+def running(
+    folder: Path, command: list[str] | None = None, port: int | None = None, **env: str
+) -> Iterator[Server]:
+    server = start(folder, command, port=port, **env)
     try:
         yield server
     finally:

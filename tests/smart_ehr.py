@@ -7,10 +7,17 @@ and a PKCE S256 challenge, exchanges the code for a token at the token endpoint 
 secret, the code verifier instead), and calls the FHIR API at ``iss`` with ``Authorization: Bearer``.
 
 Everything OAuth here is Authlib's authorization server (``AuthorizationCodeGrant``, ``CodeChallenge``,
-``OpenIDCode``, ``ResourceProtector``): this module only says what the EHR knows (one registered public
-client, the launches it handed out, the codes and tokens it issued, all in memory) and adds the SMART
-parts on top: the ``aud`` and ``launch`` checks and the ``patient`` launch context in the token response.
-Approval is automatic, as if the clinician who clicked the launch link were signed in to the EHR.
+``OpenIDCode``, ``ResourceProtector``, ``IntrospectionEndpoint``): this module only says what the EHR knows
+(one registered public client, the launches it handed out, the codes and tokens it issued, all in memory)
+and adds the SMART parts on top: the ``aud`` and ``launch`` checks and the ``patient`` launch context in the
+token response. Approval is automatic, as if the clinician who clicked the launch link were signed in to
+the EHR.
+
+A protected resource (neckcheck) verifies the app's tokens at ``/introspect`` (RFC 7662), authenticating
+as a confidential client of its own (``client_secret_basic`` or ``client_secret_post``); the answer carries
+what SMART App Launch 2.x §Token Introspection lists (``active``, ``scope``, ``client_id``, ``exp``, the
+``patient`` context, ``sub`` and ``fhirUser``). :meth:`SmartEhr.introspection` writes the matching entry
+of a trusted-issuers file.
 
 The FHIR API at ``iss`` is a reverse proxy to a real FHIR server (``fhir_base``, open, with no auth of its
 own) that lets through only requests bearing a token this EHR issued; ``{iss}/metadata`` and the
@@ -25,10 +32,12 @@ The server is werkzeug's, on 127.0.0.1 and a free port, in a thread of the test 
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +56,7 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask, Response, jsonify, request
@@ -69,6 +79,8 @@ SCOPES_SUPPORTED = (
 CODE_LIFETIME = 60  # seconds; RFC 6749 §4.1.2 recommends at most 10 minutes
 TOKEN_LIFETIME = 3600
 CLINICIAN = "Practitioner/ehr-clinician"  # who is signed in to the EHR and approves every launch
+RESOURCE_SERVER = "neckcheck-introspection"  # neckcheck's client id at the introspection endpoint
+INTROSPECTION_AUTH = ("client_secret_basic", "client_secret_post")
 # Headers a browser app sends to the FHIR API, and the ones of FHIR's answers it needs to read (CORS)
 CORS_REQUEST_HEADERS = "Authorization, Content-Type, Accept, Prefer, If-None-Exist, If-Match"
 CORS_EXPOSED_HEADERS = "Location, Content-Location, ETag, Last-Modified, WWW-Authenticate"
@@ -102,11 +114,46 @@ class _Client(ClientMixin):
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method == "none"  # public client: SMART 2.x §"client-public", PKCE instead of a secret
 
+    def check_client_secret(self, client_secret: str) -> bool:
+        return False  # a public client has none
+
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type == "authorization_code"  # no refresh_token: no offline_access here
+
+
+@dataclass(frozen=True)
+class _ResourceServer(ClientMixin):
+    """neckcheck as RFC 7662's protected resource: a confidential client that may only introspect."""
+
+    client_id: str
+    client_secret: str
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str:
+        return ""
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        return ""
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return hmac.compare_digest(client_secret, self.client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return endpoint == "introspection" and method in INTROSPECTION_AUTH
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -148,6 +195,7 @@ class _Token(TokenMixin):
     scope: str
     patient: str
     issued_at: float = field(default_factory=time.time)
+    lifetime: float = TOKEN_LIFETIME
 
     def check_client(self, client: _Client) -> bool:
         return client.client_id == self.client.client_id
@@ -156,10 +204,10 @@ class _Token(TokenMixin):
         return self.scope
 
     def get_expires_in(self) -> int:
-        return TOKEN_LIFETIME
+        return int(self.lifetime)
 
     def is_expired(self) -> bool:
-        return time.time() > self.issued_at + TOKEN_LIFETIME
+        return time.time() >= self.issued_at + self.lifetime
 
     def is_revoked(self) -> bool:
         return False
@@ -280,6 +328,42 @@ class _OpenId(OpenIDCode):
         return info
 
 
+class _Introspection(IntrospectionEndpoint):
+    """RFC 7662 at ``/introspect``: only the registered resource server may ask, about the EHR's access
+    tokens; an unknown, expired or revoked token is ``{"active": false}`` (Authlib answers that itself)."""
+
+    CLIENT_AUTH_METHODS = list(INTROSPECTION_AUTH)  # noqa: RUF012 (Authlib's class attribute)
+    server: _Server
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> _Token | None:
+        ehr = self.server.ehr
+        with ehr._lock:
+            ehr._introspections += 1
+        return ehr._token(token_string)
+
+    def check_permission(self, token: _Token, client: ClientMixin, request: OAuth2Request) -> bool:
+        return client.get_client_id() == self.server.ehr.resource_server.client_id
+
+    def introspect_token(self, token: _Token) -> dict[str, Any]:
+        """SMART App Launch 2.x §Token Introspection: the scopes, the client, the expiry, the launch context
+        and, with ``openid``, who the user is."""
+        iss = self.server.ehr.iss
+        answer: dict[str, Any] = {
+            "active": True,
+            "scope": token.scope,
+            "client_id": token.client.client_id,
+            "token_type": "Bearer",
+            "exp": int(token.issued_at + token.lifetime),
+            "iat": int(token.issued_at),
+            "iss": iss,
+            "aud": iss,
+            "patient": token.patient,
+        }
+        if "openid" in token.scope.split():
+            answer |= {"sub": CLINICIAN, "fhirUser": f"{iss}/{CLINICIAN}"}
+        return answer
+
+
 class _Bearer(BearerTokenValidator):
     def __init__(self, ehr: SmartEhr) -> None:
         super().__init__(realm="simulated-ehr")
@@ -307,8 +391,10 @@ class SmartEhr:
     def __init__(self, fhir_base: str, client_id: str, redirect_uri: str, app_origin: str) -> None:
         self.fhir_base = fhir_base.rstrip("/")
         self.client = _Client(client_id, redirect_uri)
+        self.resource_server = _ResourceServer(RESOURCE_SERVER, secrets.token_urlsafe(24))
         self.app_origin = app_origin.rstrip("/")
         self._lock = threading.Lock()
+        self._introspections = 0
         self._launches: dict[str, str] = {}
         self._codes: dict[str, _Code] = {}
         self._tokens: dict[str, _Token] = {}
@@ -336,6 +422,30 @@ class SmartEhr:
         with self._lock:
             return len(self._tokens) + len(self._revoked)
 
+    def issue_token(self, patient_id: str, scope: str, lifetime: float = TOKEN_LIFETIME) -> str:
+        """An access token as if a launch for ``patient_id`` had ended in one with ``scope`` (the launch
+        itself is tested above); ``lifetime`` in seconds."""
+        issued = _Token(secrets.token_urlsafe(32), self.client, scope, patient_id, lifetime=lifetime)
+        with self._lock:
+            self._tokens[issued.access_token] = issued
+        return issued.access_token
+
+    def introspections(self) -> int:
+        """How many tokens the introspection endpoint has been asked about (a test can see a cache)."""
+        with self._lock:
+            return self._introspections
+
+    def introspection(self, folder: Path, auth_method: str = "client_secret_basic") -> dict[str, str]:
+        """The ``introspection`` entry of a trusted-issuers file in ``folder`` for this EHR, its client
+        secret written beside it."""
+        (folder / "introspection.secret").write_text(self.resource_server.client_secret + "\n")
+        return {
+            "endpoint": f"{self.url}/introspect",
+            "clientId": self.resource_server.client_id,
+            "clientSecretFile": "introspection.secret",
+            "authMethod": auth_method,
+        }
+
     def revoke_tokens(self) -> None:
         """Revoke every access token issued so far (as an EHR does at sign-out): the FHIR API then answers
         401, so a test can see how the app takes a refusal."""
@@ -358,8 +468,9 @@ class SmartEhr:
 
     # --- what the EHR knows (used by the Authlib classes above) ---
 
-    def _client_named(self, client_id: str) -> _Client | None:
-        return self.client if client_id == self.client.client_id else None
+    def _client_named(self, client_id: str) -> ClientMixin | None:
+        known: dict[str, ClientMixin] = {c.client_id: c for c in (self.client, self.resource_server)}
+        return known.get(client_id)
 
     def _launch_patient(self, launch: str) -> str:
         with self._lock:
@@ -397,6 +508,7 @@ class SmartEhr:
         server = _Server(app, self)
         server.scopes_supported = list(SCOPES_SUPPORTED)
         server.register_grant(_CodeGrant, [_S256Only(required=True), _SmartLaunch(self), _OpenId(self)])
+        server.register_endpoint(_Introspection)
         protected = ResourceProtector()
         protected.register_token_validator(_Bearer(self))
 
@@ -437,6 +549,11 @@ class SmartEhr:
             answer: Response = server.create_token_response()
             return answer
 
+        @app.post("/introspect")
+        def introspect() -> Response:
+            answer: Response = server.create_endpoint_response(_Introspection.ENDPOINT_NAME)
+            return answer
+
         @app.get("/fhir/metadata")
         def metadata() -> Response:
             return self._forward("metadata")  # open: a client reads it before it has a token
@@ -457,6 +574,7 @@ class SmartEhr:
             "authorization_endpoint": f"{self.url}/authorize",
             "token_endpoint": f"{self.url}/token",
             "token_endpoint_auth_methods_supported": ["none"],
+            "introspection_endpoint": f"{self.url}/introspect",
             "grant_types_supported": ["authorization_code"],
             "response_types_supported": ["code"],
             "scopes_supported": list(SCOPES_SUPPORTED),

@@ -48,14 +48,24 @@ class Ehr:
         return {"Authorization": f"Bearer {self.token(audience, **claims)}"}
 
 
-def make_ehr(folder: Path, fhir_servers: tuple[str, ...] = ()) -> Ehr:
-    """A new EHR key, trusted by an issuers file in ``folder``; ``fhir_servers`` is its fhirServers list."""
+def make_ehr(
+    folder: Path,
+    fhir_servers: tuple[str, ...] = (),
+    introspection: dict[str, str] | None = None,
+    checks_tokens: tuple[str, ...] = (),
+) -> Ehr:
+    """A new EHR key, trusted by an issuers file in ``folder``; ``fhir_servers`` is its fhirServers list,
+    of which ``checks_tokens`` are marked as checking the app's tokens themselves; ``introspection`` is its
+    RFC 7662 entry (tests/smart_ehr.py ``SmartEhr.introspection``)."""
     key = ec.generate_private_key(ec.SECP384R1())
     jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
     (folder / "ehr-jwks.json").write_text(
         json.dumps({"keys": [{**jwk, "kid": KID, "alg": "ES384", "use": "sig"}]})
     )
     issuers = folder / "trusted-issuers.json"
-    entry = {"iss": ISS, "jwksFile": "ehr-jwks.json", "fhirServers": list(fhir_servers)}
+    servers = [{"url": url, "checksTokens": True} if url in checks_tokens else url for url in fhir_servers]
+    entry: dict[str, Any] = {"iss": ISS, "jwksFile": "ehr-jwks.json", "fhirServers": servers}
+    if introspection is not None:
+        entry["introspection"] = introspection
     issuers.write_text(json.dumps({"issuers": [entry]}))
     return Ehr(key, issuers)

@@ -3,11 +3,13 @@
 CDS Hooks cards link here (a ``smart`` link to ``/app/launch``). The page:
 - launches: ``/app/launch?iss=&launch=`` runs the SMART App Launch 2.x EHR launch (discovery, PKCE) with
   the vendored fhirclient library, which returns to ``/app/``;
-- reads an open FHIR server: ``/app/?iss=<base>&patient=<id>`` (demos and tests; no authorization);
-- runs the demo: ``/app/?sample=<id>&patient=<id>`` on a packaged sample, writing nowhere.
-Each turn posts to ``/app/api/assess``; the service reads the patient's data itself (service.app_ui.loop)
-and answers with what to show. Saving to the chart is the browser's one write, with the clinician's own
-token, to the EHR's FHIR server.
+- reads an open FHIR server: ``/app/?iss=<base>&patient=<id>`` (insecure dev only; no authorization);
+- runs the demo: ``/app/?sample=<id>&patient=<id>`` on a packaged sample, writing nowhere. The demo
+  (``/app/demo`` and the samples) is there only when NECKCHECK_APP_DEMO=1 (``make run``); else a 404.
+Each turn posts to ``/app/api/assess``; the service verifies the caller's token before it reads anything
+(service/security/app_tokens.py), reads the patient's data itself (service.app_ui.loop), writes the
+turn's audit record and answers with what to show. Saving to the chart is the browser's one write, with
+the clinician's own token, to the EHR's FHIR server.
 
 Pages carry a strict Content-Security-Policy: scripts and styles from this service only, connections to
 this service and the FHIR servers the service trusts (loopback in insecure dev), plus the EHR origins an
@@ -16,16 +18,15 @@ operator names (NECKCHECK_APP_EHR_ORIGINS: an authorization server elsewhere, a 
 
 from __future__ import annotations
 
-import hashlib
 from html import escape
 
-from flask import Blueprint, Response, current_app, g, request, send_from_directory
+from flask import Blueprint, Response, current_app, request, send_from_directory
 
 from service.app_ui import vendor
-from service.app_ui.loop import Reader, run_turn
+from service.app_ui.loop import Reader, Turn, assess_chart, read_chart
 from service.app_ui.samples import samples
-from service.errors import NotFound, PrefetchUnavailable, Unauthorized, Unsupported
-from service.http.auth import record, settings
+from service.errors import NeckcheckError, NotFound, PrefetchUnavailable, Unsupported
+from service.http.auth import bearer_token, record, record_read, require_app_token, settings
 from service.http.responses import json_response, locked_down
 from service.intake.json_body import parse_json
 from service.packaged import UI_STATIC
@@ -49,7 +50,7 @@ SHELL = """<!DOCTYPE html>
 </head>
 <body>
 <header class="bar"><a href="/">neckcheck</a> <span>{rules}</span></header>
-<main id="app" data-client-id="{client_id}" data-scope="{scope}" data-demo-list="/app/demo">
+<main id="app" data-client-id="{client_id}" data-scope="{scope}"{demo_list}>
 <h1>Facial numbness with neck pain: when to escalate</h1>
 <p id="state" role="status" aria-live="polite">Loading…</p>
 </main>
@@ -57,29 +58,41 @@ SHELL = """<!DOCTYPE html>
 </html>
 """
 
-DEMO = """<!DOCTYPE html>
+PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>neckcheck demo: sample patients</title>
+<title>{title}</title>
 <link rel="stylesheet" href="/app/app.css">
 <link rel="icon" href="/home.svg" type="image/svg+xml">
 </head>
 <body>
 <header class="bar"><a href="/">neckcheck</a> <span>{rules}</span></header>
 <main>
-<h1>Demo: sample patients</h1>
+{main}
+</main>
+</body>
+</html>
+"""
+
+DEMO = """<h1>Demo: sample patients</h1>
 <p>The public test scenarios as patients. Choosing one opens the clinician app on that sample's data, as a
 CDS Hooks card would open it from an EHR. Nothing is read from or written to any chart.
 Samples are assessed as of their own date.</p>
 <ul class="samples">
 {items}
-</ul>
-</main>
-</body>
-</html>
-"""
+</ul>"""
+
+DEMO_OFF = """<h1>The demo is switched off on this server</h1>
+<p>This neckcheck serves the clinician app to EHRs only. The demo with sample patients runs where
+<code>NECKCHECK_APP_DEMO=1</code> is set, as <code>make run</code> sets it.</p>"""
+
+
+def _demo_only() -> None:
+    """The demo's samples are served only with NECKCHECK_APP_DEMO=1: a clear 404 otherwise."""
+    if not settings().app_demo:
+        raise NotFound("the demo is switched off on this server (NECKCHECK_APP_DEMO=0)", "sample")
 
 
 def _csp() -> str:
@@ -97,20 +110,21 @@ def _csp() -> str:
 
 
 def _trusted_servers() -> frozenset[FhirBase]:
-    verifier = current_app.extensions["neckcheck.jwt"]
-    servers: frozenset[FhirBase] = verifier.all_fhir_servers() if verifier is not None else frozenset()
+    """The FHIR servers the app may read: those whose tokens can be checked (none in insecure dev)."""
+    tokens = current_app.extensions["neckcheck.app_tokens"]
+    servers: frozenset[FhirBase] = tokens.servers() if tokens is not None else frozenset()
     return servers
 
 
 def _policy() -> FhirServerPolicy:
-    """Where the app may make the service read: every trusted issuer's FHIR servers; loopback in dev."""
+    """Where the app may make the service read: the servers above; loopback in insecure dev."""
     if settings().insecure_dev:
         return FhirServerPolicy.insecure_dev()
     return FhirServerPolicy("the clinician app", _trusted_servers())
 
 
-def _page(html: str) -> Response:
-    response = locked_down(Response(html, mimetype="text/html"), _csp())
+def _page(html: str, status: int = 200) -> Response:
+    response = locked_down(Response(html, status=status, mimetype="text/html"), _csp())
     response.headers["Cache-Control"] = "no-store"  # the page carries per-launch state in its URL
     response.headers["Referrer-Policy"] = "no-referrer"  # ... which no link may pass on
     return response
@@ -131,21 +145,28 @@ def shell() -> Response:
             "(python -m service.app_ui.vendor) before building",
             "app",
         )
+    s = settings()
     return _page(
         SHELL.format(
-            rules=_rules(), client_id=escape(settings().app_client_id), scope=escape(settings().app_scopes)
+            rules=_rules(),
+            client_id=escape(s.app_client_id),
+            scope=escape(s.app_scopes),
+            demo_list=' data-demo-list="/app/demo"' if s.app_demo else "",
         )
     )
 
 
 @bp.get("/demo")
 def demo() -> Response:
+    if not settings().app_demo:
+        return _page(PAGE.format(title="neckcheck: no demo here", rules=_rules(), main=DEMO_OFF), 404)
     items = "\n".join(
         f'<li><a href="/app/?sample={escape(s.id)}&amp;patient={escape(s.patient)}">'
         f"<strong>{escape(s.id)}</strong> {escape(s.title)}</a></li>"
         for s in samples()
     )
-    return _page(DEMO.format(rules=_rules(), items=items))
+    main = DEMO.format(items=items)
+    return _page(PAGE.format(title="neckcheck demo: sample patients", rules=_rules(), main=main))
 
 
 @bp.get("/<asset>")
@@ -165,27 +186,39 @@ def vendored(name: str) -> Response:
 
 @bp.post("/api/assess")
 def assess() -> Response:
-    """One turn of the app: the patient's data read by the service, plus the clinician's answers."""
+    """One turn of the app: the patient's data read by the service, plus the clinician's answers.
+
+    The token is checked before anything is read; every turn that read a chart writes one audit record
+    naming the verified caller, whether it gave a result, found nothing on record, or could not be
+    assessed. The demo reads packaged samples and records nothing.
+    """
     if (request.mimetype or "").lower() != "application/json":
         raise Unsupported(
             f"Content-Type {str(request.content_type)[:60]!r} is not supported; send application/json"
         )
     payload = app_assess_request(parse_json(request.get_data(cache=False)))
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else None
-    if "fhirServer" in payload and not token and not settings().insecure_dev:
-        # outside insecure dev the chart is read only with the clinician's SMART token (no open-server
-        # mode): the FHIR server, which issued it, is what says this caller may see this patient
-        raise Unauthorized("reading a FHIR server needs the SMART access token (Authorization: Bearer)")
     ext = current_app.extensions
+    assessor, now = ext["neckcheck.assessor"], ext["neckcheck.clock"]()
     reader = Reader(ext["neckcheck.fhir_client"], _policy(), ext["neckcheck.prefetch_templates"])
-    turn = run_turn(payload, token, ext["neckcheck.assessor"], reader, ext["neckcheck.clock"]())
-    if not turn.demo and turn.assessment is not None:  # the demo reads packaged samples, records nothing
-        # the token is opaque to neckcheck: the audit names the server and a digest of the token, which
-        # ties the turns of one launch together without storing the token
-        session = hashlib.sha256(token.encode()).hexdigest()[:16] if token else "none"
-        g.caller = f"app|{payload['fhirServer'][:200]}|token:{session}"
-        record(turn.assessment, turn.bundle, "app")
+    if "sample" in payload:
+        _demo_only()
+        return _answer(assess_chart(read_chart(payload, None, assessor, reader, now), assessor, now))
+    token = bearer_token()
+    require_app_token(token, payload["fhirServer"], payload["patient"], reader.searched_types())
+    chart = read_chart(payload, token, assessor, reader, now)
+    try:
+        turn = assess_chart(chart, assessor, now)
+    except NeckcheckError:
+        record_read(chart.bundle, "app", "error")  # read, though what came back could not be assessed
+        raise
+    if turn.assessment is not None:
+        record(turn.assessment, chart.bundle, "app")
+    else:
+        record_read(chart.bundle, "app", "no data")
+    return _answer(turn)
+
+
+def _answer(turn: Turn) -> Response:
     response = json_response(turn.view)
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

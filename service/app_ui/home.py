@@ -39,9 +39,7 @@ Rule set <strong>{rules}</strong>. It proposes; a clinician decides.</p>
 <section aria-labelledby="try">
 <h2 id="try">Look around</h2>
 <ul>
-<li><a href="/app/demo">Demo: the clinician app on sample patients</a> (what a clinician sees when a card
-opens it: the result, the questions still to ask, the final answer)</li>
-<li><a href="/docs">API documentation</a> (Swagger UI of <a href="/openapi.yaml">openapi.yaml</a>)</li>
+{demo}<li><a href="/docs">API documentation</a> (Swagger UI of <a href="/openapi.yaml">openapi.yaml</a>)</li>
 <li><a href="/fhir/metadata">FHIR CapabilityStatement</a>,
 <a href="/fhir/Questionnaire/neckcheck-screen">the screening Questionnaire</a> and
 <a href="/fhir/PlanDefinition/neckcheck-escalation">the rules as a PlanDefinition</a></li>
@@ -67,6 +65,11 @@ QuestionnaireResponse; the answer is a RiskAssessment with draft ServiceRequests
 """
 
 
+DEMO = """<li><a href="/app/demo">Demo: the clinician app on sample patients</a> (what a clinician sees
+when a card opens it: the result, the questions still to ask, the final answer)</li>
+"""
+
+
 def _strict(response: Response) -> Response:
     return locked_down(response, CSP)
 
@@ -78,6 +81,7 @@ def home() -> Response:
         version=escape(current_app.config["NECKCHECK_VERSION"]),
         rules=escape(f"{assessor.table.id} {assessor.table.version}"),
         base=escape(public_base()),
+        demo=DEMO if current_app.config["NECKCHECK_SETTINGS"].app_demo else "",  # no link to a 404
     )
     return _strict(Response(page, mimetype="text/html"))
 

@@ -1,5 +1,7 @@
 """One turn of the clinician app: read the patient's data, add the clinician's answers, assess, and say
 what to show. Free of Flask, like ``service.cds.hook``, so tests and the CLI can drive it without HTTP.
+Reading (``read_chart``) and assessing (``assess_chart``) are two steps, so the caller can write the audit
+record of a read even when what was read cannot be assessed.
 
 The data is read by the service, not trusted from the browser: from a FHIR server with the searches of
 the CDS prefetch (``service.cds.prefetch.gather``, the same deadline and the same list of servers a caller
@@ -18,21 +20,13 @@ from service.app_ui.screen import nothing_recorded, resource_times, screen
 from service.assess import Assessment, Assessor
 from service.cds.discovery import PATIENT
 from service.cds.fhir_client import FhirClient
-from service.cds.prefetch import gather
-from service.errors import NoFacts, Unprocessable
+from service.cds.prefetch import NeededDataRefused, gather
+from service.errors import NoFacts, Unauthorized, Unprocessable
 from service.output.artefacts import questionnaire
 from service.output.references import fhir_datetime
 from service.security.fhir_servers import FhirServerPolicy
 
 JSON = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Turn:
-    view: JSON  # what the page shows (service.app_ui.screen)
-    assessment: Assessment | None  # None: nothing recorded that the rules read
-    bundle: JSON  # what was assessed (for the audit record)
-    demo: bool
 
 
 @dataclass(frozen=True)
@@ -43,45 +37,85 @@ class Reader:
     policy: FhirServerPolicy
     templates: dict[str, str]
 
+    def searches(self) -> dict[str, str]:
+        """The prefetch searches less the Patient read: the app's scopes read Observations and
+        QuestionnaireResponses, not the Patient resource."""
+        return {key: path for key, path in self.templates.items() if key != PATIENT}
 
-def run_turn(request: JSON, token: str | None, assessor: Assessor, reader: Reader, now: dt.datetime) -> Turn:
-    """``request``: an ``AppAssessSchema`` payload; ``token``: the SMART access token for its FHIR server."""
+    def searched_types(self) -> frozenset[str]:
+        """The resource types the searches read: what the caller's token must allow."""
+        return frozenset(path.split("?", 1)[0] for path in self.searches().values())
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What one turn assesses: the patient's data as read, plus the clinician's answers, as of when."""
+
+    patient: str
+    bundle: JSON  # a collection Bundle: the resources read, then the answers (what the audit record hashes)
+    answered: tuple[str, JSON] | None  # the answers' fullUrl and QuestionnaireResponse
+    form: JSON  # the published Questionnaire the answers belong to
+    as_of: dt.datetime | None  # a sample's own date; None: now
+    demo: bool
+
+
+@dataclass(frozen=True)
+class Turn:
+    view: JSON  # what the page shows (service.app_ui.screen)
+    assessment: Assessment | None  # None: nothing recorded that the rules read
+    chart: Chart
+
+
+def read_chart(
+    request: JSON, token: str | None, assessor: Assessor, reader: Reader, now: dt.datetime
+) -> Chart:
+    """``request``: an ``AppAssessSchema`` payload; ``token``: the SMART access token for its FHIR server,
+    already accepted for this patient by the caller (service/http/auth.py).
+
+    The answers are checked before the FHIR server is asked, so a turn refused for its answers has read
+    nothing. A refusal of the token by the FHIR server is ``Unauthorized``, like every other refusal.
+    """
     patient = request["patient"]
-    if "sample" in request:
-        chosen = sample(request["sample"])
-        if chosen.patient != patient:
-            raise Unprocessable(f"sample {chosen.id} is about another patient", "patient")
-        resources, as_of = list(chosen.resources), chosen.as_of
-    else:
-        hook_like = {
-            "context": {"patientId": patient},
-            "fhirServer": request["fhirServer"],
-            "prefetch": {},
-        }
-        if token:
-            hook_like["fhirAuthorization"] = {"access_token": token}
-        # the app's scopes read Observations and QuestionnaireResponses only, not the Patient resource
-        searches = {key: path for key, path in reader.templates.items() if key != PATIENT}
-        gathered = gather(hook_like, searches, reader.client, reader.policy)
-        resources = [r for r in gathered.resources if r.get("resourceType") != "Patient"]
-        as_of = None
+    chosen = sample(request["sample"]) if "sample" in request else None
+    if chosen is not None and chosen.patient != patient:
+        raise Unprocessable(f"sample {chosen.id} is about another patient", "patient")
+    as_of = chosen.as_of if chosen is not None else None
     form = questionnaire(assessor.table, assessor.book)
     answered = None
-    entries: list[JSON] = [{"resource": r} for r in resources]
     if any(v is not None for v in (request.get("answers") or {}).values()):
         answered = answers_response(
             request["answers"], patient, as_of or now, form, assessor.table, assessor.book
         )
+    resources = list(chosen.resources) if chosen is not None else _from_fhir_server(request, token, reader)
+    entries: list[JSON] = [{"resource": r} for r in resources]
+    if answered is not None:
         entries.append({"fullUrl": answered[0], "resource": answered[1]})
     bundle: JSON = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    return Chart(patient, bundle, answered, form, as_of, chosen is not None)
+
+
+def _from_fhir_server(request: JSON, token: str | None, reader: Reader) -> list[JSON]:
+    hook_like: JSON = {"context": {"patientId": request["patient"]}, "fhirServer": request["fhirServer"]}
+    if token:
+        hook_like["fhirAuthorization"] = {"access_token": token}
     try:
-        if not entries:
+        gathered = gather(hook_like, reader.searches(), reader.client, reader.policy)
+    except NeededDataRefused as refused:
+        raise Unauthorized(f"the FHIR server refused the token: {refused}") from refused
+    return [r for r in gathered.resources if r.get("resourceType") != "Patient"]
+
+
+def assess_chart(chart: Chart, assessor: Assessor, now: dt.datetime) -> Turn:
+    """Assess what was read and say what to show; with nothing the rules read, ask the opening questions."""
+    try:
+        if not chart.bundle["entry"]:
             raise NoFacts("nothing recorded")  # an empty Bundle is a 400 to $assess; here it is a patient
-        assessment = assessor.run(bundle, as_of=as_of, output="transaction", now=now)
+        assessment = assessor.run(chart.bundle, as_of=chart.as_of, output="transaction", now=now)
     except NoFacts:
-        view = nothing_recorded(patient, fhir_datetime(as_of or now), form, assessor.table)
-        return Turn(view, None, bundle, "sample" in request)
-    if assessment.intake.subject.get("reference") != f"Patient/{patient}":
+        view = nothing_recorded(chart.patient, fhir_datetime(chart.as_of or now), chart.form, assessor.table)
+        return Turn(view, None, chart)
+    if assessment.intake.subject.get("reference") != f"Patient/{chart.patient}":
         raise Unprocessable("the data read is about another patient than the one launched", "patient")
-    view = screen(assessment, assessor.table, assessor.book, form, resource_times(entries), answered)
-    return Turn(view, assessment, bundle, "sample" in request)
+    times = resource_times(chart.bundle["entry"])
+    view = screen(assessment, assessor.table, assessor.book, chart.form, times, chart.answered)
+    return Turn(view, assessment, chart)

@@ -75,6 +75,11 @@ class FhirServerError(PrefetchUnavailable):
         self.reason = reason
 
 
+class TokenRefusedByServer(FhirServerError):
+    """The FHIR server refused the access token (401) or its scopes (403). A hook still answers 412 as for
+    any missing data; the clinician app answers it as every other refusal of a token (a bare 401)."""
+
+
 @dataclass(frozen=True)
 class Deadline:
     """The moment (``time.monotonic``) by which one hook call's FHIR reads must be done, and its budget."""
@@ -293,6 +298,8 @@ def _status_reason(status: int, what: str) -> str:
 
 
 def _check_status(status: int, what: str) -> None:
+    if status in (401, 403):
+        raise TokenRefusedByServer(_status_reason(status, what))
     if not 200 <= status < 300:
         raise FhirServerError(_status_reason(status, what))
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.cds.discovery import OBSERVATIONS, PATIENT, RESPONSES
-from service.cds.fhir_client import Deadline, FhirClient, FhirServerError
+from service.cds.fhir_client import Deadline, FhirClient, FhirServerError, TokenRefusedByServer
 from service.errors import PrefetchUnavailable, Problem
 from service.security.fhir_servers import FhirServerPolicy, base_of
 
@@ -29,6 +29,11 @@ log = logging.getLogger("neckcheck.cds")
 
 EXPECTED_TYPE = {PATIENT: "Patient", OBSERVATIONS: "Bundle", RESPONSES: "Bundle"}
 NEEDED = (OBSERVATIONS, RESPONSES)  # the engine's input; the Patient is context only
+
+
+class NeededDataRefused(PrefetchUnavailable):
+    """Needed data is missing because the FHIR server refused the token: the same 412 to a hook; the
+    clinician app, which must not tell a refused token from an unknown one, answers it as a 401."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ def gather(
     fetched: list[str] = []
     failures: list[str] = []
     missing: list[Problem] = []
+    refused = False
     for key, template in templates.items():
         if key in prefetch and prefetch[key] is None:
             continue  # the EHR says: no such data
@@ -84,8 +90,11 @@ def gather(
             failures.append(key)
             if key in NEEDED:
                 missing.append(Problem(f"prefetch {key!r} is missing and fetching it failed: {error}", key))
+                refused = refused or isinstance(error, TokenRefusedByServer)
     if missing:
-        raise PrefetchUnavailable("needed data is missing", problems=missing)
+        raise (NeededDataRefused if refused else PrefetchUnavailable)(
+            "needed data is missing", problems=missing
+        )
     return Gathered(resources, tuple(fetched), tuple(failures))
 
 

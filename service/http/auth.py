@@ -4,11 +4,15 @@ One JWT verifier serves both protected surfaces (CDS Hooks calls and $assess).
 
 CDS Hooks 2.0.1 §Trusting CDS Clients sets the rules for the EHR's token; $assess takes the same kind of
 token with its own audience (NECKCHECK_FHIR_AUDIENCE, default <public URL>/fhir) and, optionally, required
-scopes. NECKCHECK_INSECURE_DEV=1 turns all of it off.
+scopes. The clinician app's API takes the clinician's SMART access token instead, checked by introspection
+or left to a FHIR server marked as checking tokens itself (service/security/app_tokens.py).
+NECKCHECK_INSECURE_DEV=1 turns all of it off.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -18,6 +22,8 @@ from werkzeug.sansio.utils import get_current_url
 from service.assess import Assessment
 from service.config import Settings
 from service.errors import Unauthorized
+from service.ids import random_uuid
+from service.output.identifiers import content_hash
 from service.security.fhir_servers import FhirServerPolicy
 from service.storage.audit import AuditEvent
 
@@ -49,6 +55,47 @@ def record(assessment: Assessment, request_body: Any, channel: str) -> None:
     current_app.extensions["neckcheck.metrics"].observe_decision(assessment.decision)
     event = AuditEvent.of(assessment, request_body, channel, g.get("caller") or "unknown")
     current_app.extensions["neckcheck.writer"].submit(event)
+
+
+def record_read(bundle: dict[str, Any], channel: str, status: str) -> None:
+    """Queue the audit record of a read that gave no assessment: nothing on record that the rules read
+    (``status`` "no data"), or data that could not be assessed ("error"). The chart was read all the same,
+    so it is recorded like an assessment: the input's hash and resource ids, no output, risk "unknown"."""
+    table = current_app.extensions["neckcheck.assessor"].table
+    read = [e["resource"] for e in bundle["entry"]]
+    ids = [f"{r['resourceType']}/{r['id']}"[:200] for r in read if isinstance(r.get("id"), str)]
+    event = AuditEvent(
+        id=random_uuid(),
+        at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        channel=channel,
+        caller=(g.get("caller") or "unknown")[:255],
+        rule_set=f"{table.id} {table.version}",
+        input_hash=content_hash(bundle),
+        input_ids=ids[:1000],
+        output_ids=[],
+        status=status,
+        risk="unknown",
+    )
+    current_app.extensions["neckcheck.writer"].submit(event)
+
+
+def bearer_token() -> str | None:
+    """The request's ``Authorization: Bearer`` token (RFC 6750 §2.1, scheme case-insensitive), if any."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def require_app_token(token: str | None, fhir_server: str, patient: str, searched: Iterable[str]) -> None:
+    """Set ``g.caller`` for a clinician app turn that will search ``searched`` types of ``patient``'s chart
+    on ``fhir_server`` with ``token``, or refuse it (401, or 412 for a server the app may not read) before
+    anything is read. In insecure dev the token is optional and not verified (loopback servers only)."""
+    if settings().insecure_dev:
+        g.caller = "dev"
+        return
+    tokens = current_app.extensions["neckcheck.app_tokens"]
+    g.caller = tokens.caller(token, fhir_server, patient, searched)
 
 
 def require_token(audience: str, scopes: frozenset[str] = frozenset()) -> None:

@@ -1,6 +1,10 @@
 """The trusted-issuers file (NECKCHECK_TRUSTED_ISSUERS_FILE): which EHRs may call, and what they may send.
 
-``{"issuers": [{"iss", "jwksFile", "jkuAllowlist", "fhirServers"}]}``. An entry with a key we do not know is
+``{"issuers": [{"iss", "jwksFile", "jkuAllowlist", "fhirServers", "introspection"}]}``. A ``fhirServers`` item
+is a base URL, or ``{"url", "checksTokens"}`` where the operator states that the server checks the clinician
+app's tokens itself (the app may then use it without introspection). ``introspection`` names the issuer's
+RFC 7662 endpoint and neckcheck's credentials there, which the clinician app needs to verify a token before
+it reads anything. An entry with a key we do not know is
 refused (a misspelt ``jwksfile`` must not silently leave an issuer without keys); other top-level keys
 (a ``$comment``, say) are ignored. Every fault is a ``ConfigError`` naming the file and the entry, so the
 service refuses to start rather than rejecting every request later.
@@ -15,15 +19,29 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from service.errors import ConfigError
 from service.payloads import compiled, flatten
-from service.security.fhir_servers import FhirBase, base_of
+from service.security.fhir_servers import FhirBase, base_of, is_loopback
 
-_ENTRY_KEYS = ("iss", "jwksFile", "jkuAllowlist", "fhirServers")
+_ENTRY_KEYS = ("iss", "jwksFile", "jkuAllowlist", "fhirServers", "introspection")
+_SERVER_KEYS = ("url", "checksTokens")
+_INTROSPECTION_KEYS = ("endpoint", "clientId", "clientSecretFile", "authMethod")
 _FILE_SHAPE = "expected an object with an 'issuers' list"
+# RFC 7662 §2.1: the endpoint requires client authentication; these are RFC 6749 §2.3.1's two ways
+AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 def _says(text: str) -> dict[str, str | list[Any] | dict[Any, Any]]:
     """The same message for a wrong type and for null."""
     return {"invalid": text, "null": text}
+
+
+def _required_text(what: str) -> fields.String:
+    """A required, non-empty string; ``what`` it must be, said the same way for every fault."""
+    message = f"must be a non-empty {what}"
+    return fields.String(
+        required=True,
+        validate=validate.Length(min=1, error=message),
+        error_messages={**_says(message), "required": "is required"},
+    )
 
 
 class FhirBaseUrl(fields.String):
@@ -36,6 +54,74 @@ class FhirBaseUrl(fields.String):
         return base
 
 
+class JsonBoolean(fields.Boolean):
+    """``true`` or ``false`` only: marshmallow's Boolean would also take ``1``, ``"yes"`` or ``"on"``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class ListedServerSchema(Schema):
+    """A ``fhirServers`` item written as an object: its URL and what the operator says about it."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {  # noqa: RUF012 - marshmallow reads this class attribute; nothing mutates it
+        "unknown": f"is an unknown key (known: {', '.join(_SERVER_KEYS)})",
+    }
+
+    url = FhirBaseUrl(required=True, error_messages={"required": "is required"})
+    # explicit only: a server that does not check tokens would be open to anyone through the app
+    checksTokens = JsonBoolean(
+        required=True, error_messages={**_says("must be true or false"), "required": "is required"}
+    )
+
+
+class ListedServer(fields.Field):  # type: ignore[type-arg]
+    """A ``fhirServers`` item: a base URL string (``checksTokens`` false), or a ``ListedServerSchema`` object;
+    loaded as ``(FhirBase, checks_tokens)``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[FhirBase, bool]:
+        if isinstance(value, str):
+            base: FhirBase = FhirBaseUrl().deserialize(value)  # type: ignore[assignment]
+            return base, False
+        if isinstance(value, dict):
+            loaded = ListedServerSchema().load(value)
+            return loaded["url"], loaded["checksTokens"]
+        raise ValidationError("must be an http(s) base URL or an object {url, checksTokens}")
+
+
+class IntrospectionSchema(Schema):
+    """Where and how neckcheck asks the issuer whether an app token is active (RFC 7662 §2)."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {  # noqa: RUF012 - marshmallow reads this class attribute; nothing mutates it
+        "type": "expected an object",
+        "unknown": f"is an unknown key (known: {', '.join(_INTROSPECTION_KEYS)})",
+    }
+
+    endpoint = _required_text("URL")
+    clientId = _required_text("string")
+    clientSecretFile = _required_text("path")
+    authMethod = fields.String(
+        load_default=AUTH_METHODS[0],
+        validate=validate.OneOf(AUTH_METHODS, error=f"must be one of {', '.join(AUTH_METHODS)}"),
+        error_messages=_says(f"must be one of {', '.join(AUTH_METHODS)}"),
+    )
+
+    @validates_schema
+    def secret_goes_over_tls(self, data: dict[str, Any], **_: Any) -> None:
+        """The credentials and every token travel to this endpoint: https, or http to this machine only."""
+        base = base_of(data["endpoint"])
+        if base is None or (base.scheme != "https" and not is_loopback(base)):
+            raise ValidationError("must be an https:// URL (http:// only on a loopback host)", "endpoint")
+
+
 class TrustedIssuerSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -45,11 +131,7 @@ class TrustedIssuerSchema(Schema):
         "unknown": f"is an unknown key (known: {', '.join(sorted(_ENTRY_KEYS))})",
     }
 
-    iss = fields.String(
-        required=True,
-        validate=validate.Length(min=1, error="must be a non-empty string"),
-        error_messages={**_says("must be a non-empty string"), "required": "is required"},
-    )
+    iss = _required_text("string")
     jwksFile = fields.String(
         allow_none=True,  # null: no jwksFile
         validate=validate.Length(min=1, error="must be a non-empty path"),
@@ -62,15 +144,19 @@ class TrustedIssuerSchema(Schema):
         error_messages=_says("must be a list of https:// URLs"),
     )
     fhirServers = fields.List(
-        FhirBaseUrl(),
+        ListedServer(),
         load_default=list,
         error_messages=_says("must be a list of http(s) base URLs"),
     )
+    introspection = fields.Nested(IntrospectionSchema, error_messages=_says("expected an object"))
 
     @validates_schema
     def has_keys(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("jwksFile") is None and not data["jkuAllowlist"]:
-            raise ValidationError(f"issuer {data['iss']!r} needs 'jwksFile' or a non-empty 'jkuAllowlist'")
+        if data.get("jwksFile") is None and not data["jkuAllowlist"] and "introspection" not in data:
+            raise ValidationError(
+                f"issuer {data['iss']!r} needs 'jwksFile' or a non-empty 'jkuAllowlist' (keys for its hook "
+                "calls), or 'introspection' (for the clinician app's tokens)"
+            )
 
 
 class TrustedIssuersFileSchema(Schema):

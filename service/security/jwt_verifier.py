@@ -9,22 +9,19 @@ since it is a credential until it expires.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import jwt
 import requests
 
-from service.errors import ConfigError, Unauthorized
-from service.payloads.trusted_issuers import read_trusted_issuers
+from service.errors import Unauthorized
 from service.security.fhir_servers import FhirBase, FhirServerPolicy
+from service.security.issuers import TrustedIssuer
 
 # Asymmetric only: ``none`` and HS* would let anyone holding the public key sign (RFC 8725 §2.1, §3.1).
 log = logging.getLogger("neckcheck.security")
@@ -33,77 +30,8 @@ ALLOWED_ALGORITHMS: Final = ("ES384", "RS384", "ES256", "RS256")
 JWKS_TIMEOUT: Final = (2, 5)  # (connect, read) seconds; a slow key server must not stall every hook call.
 # CDS Hooks 2.0.1 §Trusting CDS Clients: iss, aud, exp, iat, sub (the client_id) and jti are all REQUIRED.
 REQUIRED_CLAIMS: Final = ("iss", "sub", "aud", "exp", "iat", "jti")
-_PUBLIC_KEY_TYPES: Final = frozenset({"EC", "RSA"})
-_PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 # Reasons quote attacker-supplied header/claim values; cap them so a log line stays a line.
 _QUOTE: Final = 120
-
-
-@dataclass(frozen=True)
-class TrustedIssuer:
-    """One CDS client whose tokens are accepted, and where its public keys come from."""
-
-    iss: str
-    jwks: dict[str, Any] | None = None
-    jku_allowlist: tuple[str, ...] = ()
-    fhir_servers: frozenset[FhirBase] = frozenset()  # the fhirServer base URLs its hook calls may name
-
-
-def load_trusted_issuers(path: Path) -> dict[str, TrustedIssuer]:
-    """The issuers of a trusted-issuers file (service/payloads/trusted_issuers.py), with their JWK Sets.
-
-    A relative jwksFile is beside this file. ``fhirServers`` (default: none) lists the FHIR server base URLs
-    the issuer's hook calls may make us fetch from (service/security/fhir_servers.py). Any problem raises
-    ``ConfigError`` naming the file and entry, so the service refuses to start.
-    """
-    entries = read_trusted_issuers(_read_json(path, "trusted issuers file"), path)
-    issuers: dict[str, TrustedIssuer] = {}
-    for index, entry in enumerate(entries):
-        jwks = None
-        if entry.get("jwksFile") is not None:
-            where = f"{path}: issuers[{index}]: jwksFile"
-            jwks_path = path.parent / entry["jwksFile"]  # an absolute jwksFile replaces the folder
-            jwks = _read_json(jwks_path, where)
-            _check_jwks(jwks, f"{where} {jwks_path}")
-        issuers[entry["iss"]] = TrustedIssuer(
-            iss=entry["iss"],
-            jwks=jwks,
-            jku_allowlist=tuple(entry["jkuAllowlist"]),
-            fhir_servers=frozenset(entry["fhirServers"]),
-        )
-    return issuers
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from exc
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise ConfigError(f"{what} {path}: not valid JSON ({exc})") from exc
-
-
-def _check_jwks(jwks: Any, where: str) -> None:
-    """A configured key set must be public signing keys only, each usable and with a distinct ``kid``."""
-    keys = jwks.get("keys") if isinstance(jwks, dict) else None
-    if not isinstance(keys, list) or not keys:
-        raise ConfigError(f"{where}: expected a JWK Set with a non-empty 'keys' list")
-    kids: set[str] = set()
-    for index, key in enumerate(keys):
-        at = f"{where}: keys[{index}]"
-        if not isinstance(key, dict) or not isinstance(key.get("kid"), str) or not key["kid"]:
-            raise ConfigError(f"{at}: each key needs a 'kid'")
-        if key["kid"] in kids:
-            raise ConfigError(f"{at}: duplicate kid {key['kid']!r}")
-        kids.add(key["kid"])
-        if key.get("kty") not in _PUBLIC_KEY_TYPES:
-            raise ConfigError(f"{at}: kty must be one of {sorted(_PUBLIC_KEY_TYPES)}")
-        if _PRIVATE_MEMBERS & set(key):
-            raise ConfigError(f"{at}: holds private key material; configure the public key only")
-        try:
-            jwt.PyJWK(key)
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"{at}: not a usable key ({exc})") from exc
 
 
 class JwtVerifier:

@@ -6,6 +6,7 @@ where a failure names its cause: which data is read from where, what the answers
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import tarfile
@@ -21,7 +22,9 @@ from pytest_httpserver import HTTPServer
 from service.app_ui import vendor
 from service.app_ui.samples import samples
 from service.errors import ConfigError
-from tests.cds.support import scenario_resources, searchset
+from service.storage.audit import since
+from tests.app_ui.charts import serve_patient
+from tests.cds.support import searchset
 from tests.tokens import make_ehr
 
 API = "/app/api/assess"
@@ -34,6 +37,12 @@ ANSWERABLE = {
     "facial-numbness-onset",
 }
 ALL_NO = dict.fromkeys(URGENT, False)
+
+
+@pytest.fixture()
+def client(make_app: Callable[..., Flask]) -> FlaskClient:
+    """The app as `make run` serves it: insecure dev, with the demo."""
+    return make_app(app_demo=True).test_client()
 
 
 def turn(client: FlaskClient, body: dict[str, Any], **headers: str) -> Any:
@@ -181,18 +190,6 @@ def test_only_json_is_taken(client: FlaskClient) -> None:
     assert answer.status_code == 415 and answer.mimetype == "application/fhir+json"
 
 
-def serve_patient(httpserver: HTTPServer, name: str, token: str | None = None) -> str:
-    patient, data = scenario_resources(name)
-    headers = {"Authorization": f"Bearer {token}"} if token else None
-    httpserver.expect_request(f"/fhir/Patient/{patient}", headers=headers).respond_with_json(
-        {"resourceType": "Patient", "id": patient}
-    )
-    observations = [r for r in data if r["resourceType"] == "Observation"]
-    httpserver.expect_request("/fhir/Observation", headers=headers).respond_with_json(searchset(observations))
-    httpserver.expect_request("/fhir/QuestionnaireResponse", headers=headers).respond_with_json(searchset([]))
-    return patient
-
-
 def test_the_service_reads_the_chart_with_the_prefetch_searches_and_the_token(
     client: FlaskClient, httpserver: HTTPServer
 ) -> None:
@@ -207,21 +204,24 @@ def test_the_service_reads_the_chart_with_the_prefetch_searches_and_the_token(
     assert searched["/fhir/Observation"] == patient
 
 
-def test_a_server_that_refuses_the_token_is_a_412_naming_it(
-    client: FlaskClient, httpserver: HTTPServer
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_server_that_refuses_the_token_is_the_bare_401_of_every_refusal(
+    client: FlaskClient, httpserver: HTTPServer, status: int
 ) -> None:
+    """Not a 412 that says why: a caller could tell a token the server refuses from one it takes."""
     for path in ("/fhir/Patient/p1", "/fhir/Observation", "/fhir/QuestionnaireResponse"):
-        httpserver.expect_request(path).respond_with_data("no", status=401)
-    issue = refused(client, {"fhirServer": httpserver.url_for("/fhir"), "patient": "p1"}, 412)
-    assert "401" in issue["diagnostics"]
+        httpserver.expect_request(path).respond_with_data("no", status=status)
+    body = {"fhirServer": httpserver.url_for("/fhir"), "patient": "p1"}
+    answer = client.post(API, json=body, headers={"Authorization": "Bearer some-token"})
+    assert (answer.status_code, answer.data, answer.headers["WWW-Authenticate"]) == (401, b"", "Bearer")
 
 
 def test_in_production_only_a_trusted_issuers_fhir_server_is_read(
     make_app: Callable[..., Flask], tmp_path: Path, httpserver: HTTPServer
 ) -> None:
     listed = httpserver.url_for("/fhir")
-    ehr = make_ehr(tmp_path, fhir_servers=(listed,))
-    client = make_app(**ehr.settings()).test_client()
+    ehr = make_ehr(tmp_path, fhir_servers=(listed,), checks_tokens=(listed,))
+    client = make_app(**ehr.settings(app_demo=True)).test_client()
     patient = serve_patient(httpserver, "S7-observations.json", token="smart-token")
     body = {"fhirServer": listed, "patient": patient}
     assert client.post(API, json=body).status_code == 401  # no open-server mode outside insecure dev
@@ -240,6 +240,25 @@ def test_in_production_only_a_trusted_issuers_fhir_server_is_read(
     assert (
         turn(client, {"sample": "S5", "patient": "scn-5"})["status"] == "preliminary"
     )  # the demo needs none
+
+
+def test_a_turn_that_finds_nothing_on_record_is_audited(
+    make_app: Callable[..., Flask], httpserver: HTTPServer
+) -> None:
+    """It read the patient's chart all the same; in insecure dev the caller is "dev", as for $assess."""
+    for path in ("/fhir/Observation", "/fhir/QuestionnaireResponse"):
+        httpserver.expect_request(path).respond_with_json(searchset([]))
+    app = make_app()
+    view = turn(app.test_client(), {"fhirServer": httpserver.url_for("/fhir"), "patient": "p3"})
+    assert view["status"] == "no data"
+    assert app.extensions["neckcheck.writer"].flush()
+    (record,) = since(app.extensions["neckcheck.database"], dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    assert (record["channel"], record["caller"], record["status"], record["risk"]) == (
+        "app",
+        "dev",
+        "no data",
+        "unknown",
+    )
 
 
 def test_the_ehr_origins_setting_widens_connect_and_frame_sources(make_app: Callable[..., Flask]) -> None:

@@ -1,5 +1,6 @@
 """The clinician app in headless Chromium, as a clinician uses it: the demo, an open FHIR server, and an EHR
-launch from a card's SMART link through a simulated EHR (Authlib, PKCE) in front of a real FHIR server.
+launch from a card's SMART link through a simulated EHR (Authlib, PKCE) in front of a real FHIR server,
+with neckcheck as deployed (no insecure dev) verifying each token by the EHR's RFC 7662 introspection.
 
 Every page runs under the app's own Content-Security-Policy (nothing bypassed), so a script or a connection
 the policy refuses fails the test; axe-core checks WCAG 2.1 AA on each screen at tablet width.
@@ -13,6 +14,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,14 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page
 
+from service.storage.audit import since
+from service.storage.database import make_engine
 from tests.browser.sdc import check_accessibility
 from tests.cds.support import hook_request
 from tests.fhir_server import FhirServer, patient_transaction
-from tests.live import Server
-from tests.smart_ehr import SmartEhr
+from tests.live import Server, free_port, running
+from tests.smart_ehr import CLINICIAN, SmartEhr
+from tests.tokens import ISS, Ehr, make_ehr
 
 SCENARIOS = Path(__file__).parents[1] / "fixtures" / "scenarios"
 URGENT = ("vision-change", "slurred-speech", "weakness", "symptoms-worsening")
@@ -201,39 +206,95 @@ def test_open_server_mode_reads_the_chart_and_saves_to_it_once(
     assert page.locator("[data-testid=ask]").count() == 0
 
 
+@dataclass
+class Production:
+    """neckcheck as deployed (no insecure dev, no demo) trusting the simulated EHR: its hook JWTs by key,
+    the app's tokens by the EHR's introspection endpoint."""
+
+    ehr: SmartEhr
+    service: Server
+    signer: Ehr
+    folder: Path
+
+    def audit(self) -> list[dict[str, Any]]:
+        """The audit trail the service left (read once it has stopped and flushed)."""
+        engine = make_engine(f"sqlite:///{self.folder / 'neckcheck.db'}")
+        try:
+            return list(since(engine, dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture()
+def production(tmp_path: Path, fhir_server: FhirServer) -> Iterator[Production]:
+    port = free_port()  # the service's URL is the EHR's registered redirect URI, so it is chosen first
+    url = f"http://127.0.0.1:{port}"
+    with SmartEhr(fhir_server.url, "neckcheck", f"{url}/app/", url) as ehr:
+        signer = make_ehr(tmp_path, (ehr.iss,), ehr.introspection(tmp_path))
+        settings = {
+            "NECKCHECK_INSECURE_DEV": "0",
+            "NECKCHECK_APP_DEMO": "0",
+            "NECKCHECK_TRUSTED_ISSUERS_FILE": str(signer.issuers_file),
+            "NECKCHECK_PUBLIC_URL": url,
+        }
+        with running(tmp_path, port=port, **settings) as service:
+            yield Production(ehr, service, signer, tmp_path)
+
+
 def test_a_card_link_launches_the_app_through_the_ehr(
-    page: Page, service: Server, fhir_server: FhirServer, problems: list[str]
+    page: Page, production: Production, fhir_server: FhirServer, problems: list[str]
 ) -> None:
     patient = "app-ehr-5"
     fhir_server.load(sample_patient("S5", patient))
+    ehr, service = production.ehr, production.service
+    hook = f"{service.url}/cds-services/neckcheck-patient-view"
     card = requests.post(
-        f"{service.url}/cds-services/neckcheck-patient-view",
-        json=hook_request("S5-observations.json"),
-        timeout=10,
+        hook, json=hook_request("S5-observations.json"), headers=production.signer.headers(hook), timeout=10
     ).json()["cards"][0]
     (link,) = [x for x in card["links"] if x["type"] == "smart"]
     assert card["links"][0] is link  # preliminary: the app comes first
-    with SmartEhr(fhir_server.url, "neckcheck", f"{service.url}/app/", service.url) as ehr:
-        page.goto(f"{link['url']}?iss={ehr.iss}&launch={ehr.launch_token(patient)}")
-        shows(page, "low", "preliminary")  # discovery, authorize (PKCE), token, then the service read
-        assert ehr.issued_tokens() == 1
-        assert page.url == f"{service.url}/app/"  # code and state are not left in the address bar
-        answer(
-            page,
-            {"vision-change": False, "slurred-speech": False, "weakness": False, "symptoms-worsening": False},
-        )
-        shows(page, "low", "final")
-        assert "HTTP 200" in save(page)  # through the EHR, with the clinician's token
-        saved = counts(fhir_server, patient)
-        assert saved == {"QuestionnaireResponse": 1, "RiskAssessment": 1, "ServiceRequest": 0}
-        ehr.revoke_tokens()  # signed out meanwhile: the EHR refuses the next save, and the page says so
-        said = save(page)
-        assert "refused" in said and "HTTP 401" in said
-        assert problems == [
-            "Failed to load resource: the server responded with a status of 401 (UNAUTHORIZED)"
-        ]
-        problems.clear()
-        assert counts(fhir_server, patient) == saved
+    page.goto(f"{link['url']}?iss={ehr.iss}&launch={ehr.launch_token(patient)}")
+    shows(page, "low", "preliminary")  # discovery, authorize (PKCE), token, then the service read
+    assert ehr.issued_tokens() == 1
+    assert ehr.introspections() == 1  # the service verified the token before it read the chart
+    assert page.url == f"{service.url}/app/"  # code and state are not left in the address bar
+    answer(
+        page,
+        {"vision-change": False, "slurred-speech": False, "weakness": False, "symptoms-worsening": False},
+    )
+    shows(page, "low", "final")
+    assert "HTTP 200" in save(page)  # through the EHR, with the clinician's token
+    saved = counts(fhir_server, patient)
+    assert saved == {"QuestionnaireResponse": 1, "RiskAssessment": 1, "ServiceRequest": 0}
+    ehr.revoke_tokens()  # signed out meanwhile: the EHR refuses the next save, and the page says so
+    said = save(page)
+    assert "refused" in said and "HTTP 401" in said
+    assert problems == ["Failed to load resource: the server responded with a status of 401 (UNAUTHORIZED)"]
+    problems.clear()
+    assert counts(fhir_server, patient) == saved
+    production.service.stop()
+    turns = [r for r in production.audit() if r["channel"] == "app"]
+    assert [(r["caller"], r["status"]) for r in turns] == [
+        (f"{ISS}|{CLINICIAN}", "preliminary"),
+        (f"{ISS}|{CLINICIAN}", "final"),
+    ]
+
+
+def test_a_revoked_session_is_told_to_open_the_app_again(
+    page: Page, production: Production, fhir_server: FhirServer, problems: list[str]
+) -> None:
+    patient = "app-ehr-revoked"
+    fhir_server.load(sample_patient("S5", patient))
+    ehr, service = production.ehr, production.service
+    page.goto(f"{service.url}/app/launch?iss={ehr.iss}&launch={ehr.launch_token(patient)}")
+    shows(page, "low", "preliminary")
+    ehr.revoke_tokens()
+    page.check("[data-fact=vision-change] input[value=false]")
+    page.click("[data-testid=submit-answers]")
+    page.wait_for_selector("#state.error")
+    assert "open the app again from the EHR" in page.inner_text("#state")
+    assert problems == ["Failed to load resource: the server responded with a status of 401 (UNAUTHORIZED)"]
+    problems.clear()
 
 
 def test_a_patient_with_nothing_recorded_is_asked_round_by_round(

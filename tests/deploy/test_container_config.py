@@ -323,6 +323,17 @@ def test_kubernetes_requires_postgresql_and_never_insecure_dev() -> None:
     assert {"secretRef": {"name": "neckcheck-secrets"}} in refs
 
 
+def test_the_demo_is_on_under_make_run_only() -> None:
+    """NECKCHECK_APP_DEMO: off in the image, compose and both Kubernetes renderings; on under `make run`."""
+    assert image_env()["NECKCHECK_APP_DEMO"] == "0"
+    assert compose_env()["NECKCHECK_APP_DEMO"] == "0"
+    for directory in (BASE, OVERLAY):
+        assert rendered(directory)["ConfigMap"]["data"]["NECKCHECK_APP_DEMO"] == "0"
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    (run,) = [line for line in makefile.splitlines() if line.strip().endswith("neckcheck serve")]
+    assert "NECKCHECK_APP_DEMO=1" in run.split()
+
+
 def test_overlay_patches_replicas_migration_and_database_url() -> None:
     docs = rendered(OVERLAY)
     assert docs["Deployment"]["spec"]["replicas"] == 3

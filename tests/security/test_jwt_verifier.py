@@ -21,7 +21,8 @@ from pytest_httpserver import HTTPServer
 
 from service.errors import ConfigError, Unauthorized
 from service.security.fhir_servers import FhirBase
-from service.security.jwt_verifier import JwtVerifier, TrustedIssuer, load_trusted_issuers
+from service.security.issuers import TrustedIssuer, load_trusted_issuers
+from service.security.jwt_verifier import JwtVerifier
 
 NOW = 1_750_000_000.0
 ISS = "https://fhir-ehr.example.com/"

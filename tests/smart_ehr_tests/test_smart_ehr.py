@@ -337,5 +337,60 @@ def test_the_proxy_passes_the_request_on_without_the_ehr_token(httpserver: HTTPS
     assert answer.json()["link"][0]["url"] == f"{ehr.iss}/x"
 
 
+def introspect(ehr: SmartEhr, token: str, auth: tuple[str, str] | None = None) -> requests.Response:
+    """RFC 7662 §2.1 as a protected resource asks: a form POST, authenticated as the resource server."""
+    credentials = auth or (ehr.resource_server.client_id, ehr.resource_server.client_secret)
+    return requests.post(f"{ehr.url}/introspect", data={"token": token}, auth=credentials, timeout=10)
+
+
+def test_introspection_describes_a_launched_token_as_smart_says(ehr: SmartEhr) -> None:
+    app = App(ehr, patient="p1")
+    token = app.token()
+    assert app.configuration["introspection_endpoint"] == f"{ehr.url}/introspect"
+    answer = introspect(ehr, token)
+    assert answer.status_code == 200
+    found = answer.json()
+    assert found["active"] is True
+    assert (found["patient"], found["scope"], found["client_id"]) == ("p1", SCOPE, CLIENT)
+    assert found["sub"] == "Practitioner/ehr-clinician"  # openid granted: who the user is
+    assert found["fhirUser"] == f"{ehr.iss}/Practitioner/ehr-clinician"
+    assert found["iat"] <= found["exp"] <= found["iat"] + 3600
+    assert ehr.introspections() == 1
+
+
+@pytest.mark.parametrize("state", ["unknown", "revoked", "expired"])
+def test_introspection_says_inactive_and_nothing_more(ehr: SmartEhr, state: str) -> None:
+    token = {
+        "unknown": lambda: "a-token-this-ehr-never-issued",
+        "revoked": lambda: App(ehr).token(),
+        "expired": lambda: ehr.issue_token("p1", SCOPE, lifetime=0),
+    }[state]()
+    if state == "revoked":
+        ehr.revoke_tokens()
+    answer = introspect(ehr, token)
+    assert (answer.status_code, answer.json()) == (200, {"active": False})  # RFC 7662 §2.2
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [("neckcheck-introspection", "wrong-secret"), (CLIENT, ""), ("someone", "x")],
+    ids=["wrong secret", "the public app", "unknown client"],
+)
+def test_introspection_answers_only_the_resource_server(ehr: SmartEhr, auth: tuple[str, str]) -> None:
+    refused = introspect(ehr, App(ehr).token(), auth)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    assert "active" not in refused.json()
+
+
+def test_introspection_takes_the_credentials_in_the_form_too(ehr: SmartEhr) -> None:
+    form = {
+        "token": App(ehr).token(),
+        "client_id": ehr.resource_server.client_id,
+        "client_secret": ehr.resource_server.client_secret,
+    }
+    answer = requests.post(f"{ehr.url}/introspect", data=form, timeout=10)
+    assert answer.status_code == 200 and answer.json()["active"] is True
+
+
 def test_origin_of_a_url() -> None:
     assert origin_of("http://127.0.0.1:8080/app/launch?iss=x") == "http://127.0.0.1:8080"

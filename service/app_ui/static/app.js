@@ -49,6 +49,10 @@
     if (session.token) headers.Authorization = "Bearer " + session.token;
     const response = await fetch("/app/api/assess", { method: "POST", headers, body: JSON.stringify(body) });
     const data = await response.json().catch(() => null);
+    if (response.status === 401) {
+      // every refusal of the token looks the same (expired, revoked, another patient, too few scopes)
+      throw new Error("This session is not (or no longer) authorized to read the patient's chart: open the app again from the EHR.");
+    }
     if (!response.ok) throw new Error(problemText(data, "The assessment failed (HTTP " + response.status + ")."));
     return data;
   }
@@ -316,8 +320,10 @@
       if (!session.patient) throw new Error("The EHR did not say which patient to open (no patient in the launch context).");
       window.history.replaceState(null, "", "/app/");
     } else {
-      root.append(el("p", {}, "Open this app from a neckcheck card in your EHR, or try the ",
-        el("a", { href: root.dataset.demoList, text: "demo with sample patients" }), "."));
+      root.append(root.dataset.demoList
+        ? el("p", {}, "Open this app from a neckcheck card in your EHR, or try the ",
+          el("a", { href: root.dataset.demoList, text: "demo with sample patients" }), ".")
+        : el("p", { text: "Open this app from a neckcheck card in your EHR." }));
       say("No patient: nothing to show.");
       return;
     }
