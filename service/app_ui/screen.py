@@ -120,6 +120,7 @@ def nothing_recorded(patient: str, as_of: str, questionnaire: JSON, table: RuleT
         "evidence": [],
         "orders": [],
         "ask": first_questions(questionnaire, table),
+        "notUsed": [],
         "save": {"resourceType": "Bundle", "type": "transaction", "entry": []},
     }
 
@@ -189,5 +190,6 @@ def screen(
             for sr in orders
         ],
         "ask": _questions(decision.ask_about, questionnaire),
+        "notUsed": [{"where": s.location, "why": s.reason} for s in assessment.intake.skipped],
         "save": save_bundle(assessment, answers),
     }

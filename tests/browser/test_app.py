@@ -153,6 +153,19 @@ def test_demo_asks_the_missing_urgent_signs_and_gives_the_final_answer(page: Pag
     assert asked(page) == list(URGENT)
 
 
+def test_a_stale_reading_is_shown_as_not_used_with_its_reason(page: Page, service: Server) -> None:
+    """S12: the 9-day-old "weakness present" is older than the 24 h window; the clinician sees it listed
+    as not used, with why, beside the evidence that did count (rules.md §1, recency)."""
+    page.goto(f"{service.url}/app/?sample=S12&patient=scn-12")
+    shows(page, "negligible", "final")
+    listed = page.inner_text("[aria-labelledby=not-used-title]")
+    assert listed.startswith("Not used")
+    assert "weakness: recorded 2026-03-01, 9 days before the evaluation time" in listed
+    assert "older than the 24 h window: stale, not used" in listed
+    assert page.inner_text("[data-fact=weakness] td") == "no"  # the current reading is the evidence
+    accessible(page)
+
+
 def test_the_questions_can_be_answered_with_the_keyboard_alone(page: Page, service: Server) -> None:
     page.goto(f"{service.url}/app/?sample=S5&patient=scn-5")
     shows(page, "low", "preliminary")

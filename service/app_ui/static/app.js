@@ -114,6 +114,14 @@
         el("td", { text: item.date ? item.date.slice(0, 10) : "undated" })))))]);
   }
 
+  function notUsedPanel(view) {
+    // what the chart holds that did not count, and why (too old, entered in error, ...): hidden, it would look
+    // as though the service had never seen it
+    if (!view.notUsed || view.notUsed.length === 0) return document.createDocumentFragment();
+    return listing("not-used", "Not used", view.notUsed, "", (notUsed) => [
+      el("ul", { class: "not-used" }, ...notUsed.map((item) => el("li", { text: item.why })))]);
+  }
+
   function ordersPanel(view) {
     return listing("orders", "Proposed orders", view.orders, "None proposed.", (orders) => [
       el("ul", { class: "orders" }, ...orders.map((order) =>
@@ -285,7 +293,7 @@
     if (view.ask.length) root.append(askPanel(view, answered || {}));
     const given = answeredPanel(answered);
     if (given) root.append(given);
-    root.append(rulesPanel(view), evidencePanel(view), ordersPanel(view));
+    root.append(rulesPanel(view), evidencePanel(view), notUsedPanel(view), ordersPanel(view));
     if (view.save.entry.length) root.append(savePanel(view));
     document.getElementById("result-title").focus({ preventScroll: true });
   }
