@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CODES = json.loads((ROOT / "schemas" / "codes.json").read_text(encoding="utf-8"))
 RULES = json.loads(
-    (ROOT / "schemas" / "rules" / "neckcheck-escalation-1.0.0.json").read_text(encoding="utf-8")
+    sorted((ROOT / "schemas" / "rules").glob("neckcheck-escalation-*.json"))[-1].read_text("utf-8")
 )
 KIND = {f["name"]: f["kind"] for f in RULES["facts"]}
 
@@ -215,8 +215,10 @@ HOOK_SCENARIO = ("S9-observations.json", "S9-questionnaire.json")
 MARKER = "@@N@@"
 
 
-def hook_body(hook: str) -> bytes:
-    """A ``patient-view`` or ``order-sign`` request (order-sign drafts a cervical spine MRI) as bytes."""
+def hook_body(hook: str, recorded: dt.datetime) -> bytes:
+    """A ``patient-view`` or ``order-sign`` request (order-sign drafts a cervical spine MRI) as bytes, its
+    chart recorded at ``recorded``: a hook is assessed at the server's clock, and a chart older than the
+    lookbacks (rules.md §1) would be a different workload (every reading stale)."""
     import sys
 
     if str(ROOT) not in sys.path:
@@ -241,9 +243,12 @@ def hook_body(hook: str) -> bytes:
             }
         )
         context["draftOrders"] = drafts
-    request = hook_request(observations, hook=hook, **context)
+    from tests.scenarios import recorded_at
+
+    request = hook_request(observations, hook=hook, recorded=recorded, **context)
     responses = json.loads((ROOT / "tests" / "fixtures" / "scenarios" / questionnaire).read_text())
-    request["prefetch"]["questionnaireResponses"] = searchset([e["resource"] for e in responses["entry"]])
+    answers = recorded_at([e["resource"] for e in responses["entry"]], recorded)
+    request["prefetch"]["questionnaireResponses"] = searchset(answers)
     first = request["prefetch"]["observations"]["entry"][0]["resource"]
     first["id"] = f"b{MARKER}"
     return json.dumps(request).encode("utf-8")

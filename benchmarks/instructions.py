@@ -58,7 +58,7 @@ def _wsgi_call(app: Any, body: bytes) -> Callable[[], None]:
 
 def _calls(part: str) -> Callable[[], object]:
     """One call of ``part``, on the request `make bench` sends (10 Observations, a QuestionnaireResponse)."""
-    body = hook_body("patient-view").replace(MARKER.encode(), b"1")
+    body = hook_body("patient-view", NOW).replace(MARKER.encode(), b"1")
     if part == "peer":
         from benchmarks.peer import app as peer
 

@@ -23,6 +23,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
+import datetime as dt  # noqa: E402
 import json  # noqa: E402
 import pstats  # noqa: E402
 
@@ -41,7 +42,7 @@ def patient_view(repeat: int) -> tuple[cProfile.Profile, str]:
     from benchmarks.bundles import MARKER, hook_body
     from service.app import create_app
 
-    body = hook_body("patient-view")
+    body = hook_body("patient-view", dt.datetime.now(dt.UTC))  # the test client's app reads the clock
     with tempfile.TemporaryDirectory(prefix="neckcheck-profile-") as tmp:
         app = create_app(
             {

@@ -145,7 +145,6 @@ class _Reader:
     def __init__(self, book: CodeBook, table: RuleTable, as_of: _AsOf, patients: dict[str, str], clean: bool):
         self.book, self.table, self.when = book, table, as_of
         self.as_of = as_of.when
-        self.windows = {name: fact.lookback.span for name, fact in table.facts.items()}
         self.patients = patients  # Patient entry fullUrl -> Patient/id, so urn:uuid subjects compare equal
         self.clean = clean  # the whole Bundle holds no null and no control character (fhir_json)
 
@@ -216,12 +215,17 @@ class _Reader:
     def _by_age(self, readings: list[Reading]) -> tuple[list[Reading], list[Reading]]:
         """Current and stale readings: stale when older than its own fact's lookback; exactly the window
         is still current (rules.md §1). Each reading is judged alone: a QuestionnaireResponse item by item."""
-        if not readings or all(r.seen is None for r in readings):  # no time, or still going on: age zero
+        as_of, windows = self.as_of, self.table.windows
+        # no time, or still going on (seen None): age zero; dated after the evaluation time: a negative age
+        for reading in readings:
+            if reading.seen is not None and as_of - reading.seen > windows[reading.fact]:
+                break
+        else:  # the common case: every reading current
             return readings, []
         current: list[Reading] = []
         stale: list[Reading] = []
         for reading in readings:
-            (stale if reading.age(self.as_of) > self.windows[reading.fact] else current).append(reading)
+            (stale if reading.age(as_of) > windows[reading.fact] else current).append(reading)
         return current, stale
 
     def _stale_note(self, stale: list[Reading], entry: _Entry) -> Skipped:

@@ -151,7 +151,7 @@ def opt_datetime_span(parent: JSON, key: str, loc: str) -> tuple[dt.datetime, dt
     if text is None:
         return None
     start = parse_datetime(text, f"{loc}.{key}")
-    return start, _period_end(start, len(text))
+    return start, (start if len(text) > 10 else _period_end(start, len(text)))  # a time: one instant
 
 
 def _period_end(start: dt.datetime, length: int) -> dt.datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,10 @@ class RuleTable:
     no_rule_outcome: str
     no_rule_guideline: str
     to_rule_out: str
+    windows: dict[str, dt.timedelta] = field(default_factory=dict)  # each fact's lookback, read per reading
+
+    def __post_init__(self) -> None:
+        self.windows.update({name: fact.lookback.span for name, fact in self.facts.items()})
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
