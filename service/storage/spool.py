@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +30,7 @@ from service.errors import StorageUnavailable
 
 CHUNK = 500  # lines handed to the store at once during a replay: a long outage replays in bounded steps
 QUARANTINE = "quarantine.ndjson"
+ABANDONED_SECONDS = 60  # a journal segment still unnamed this long after its creation was abandoned
 
 
 class Spool:
@@ -72,7 +74,8 @@ class Spool:
 
     def _adopt_journals(self) -> None:
         """Move each journal segment no process holds into the spool, whole, with one rename: the
-        segment of a process that was killed. A segment dropped before it was named is removed."""
+        segment of a process that was killed. A segment created but never named (locked, then named
+        at once: see journal.py) is empty, and removed once it is clearly not being named any more."""
         if not self.journal_dir.is_dir():
             return
         for segment in self.journal_dir.iterdir():
@@ -82,7 +85,7 @@ class Spool:
                 if segment.name.endswith(".ndjson"):
                     with contextlib.suppress(FileNotFoundError):  # adopted by another process meanwhile
                         segment.rename(self.directory / f"{self.prefix}-{segment.name}")
-                elif segment.name.startswith("."):  # created, never named: empty
+                elif time.time() - os.fstat(file.fileno()).st_mtime > ABANDONED_SECONDS:
                     segment.unlink(missing_ok=True)
 
     def size(self) -> int:

@@ -3,11 +3,12 @@ stored from here, in the background, so no answer waits on the database.
 
 A record is first appended to this process's journal (service/storage/journal.py: one write(2), so it
 survives a SIGKILL of the process from the moment its answer can leave), then handed to a writer thread
-(one per process: threads do not survive a fork), which writes records in batches: one transaction per batch, one executemany per table, with a bounded wait. When the
-database cannot take them (an outage: a lost connection, a timeout), they are appended, fsync'd, to the
-spool (service/storage/spool.py) instead, and the writer replays the spool before its next write, or
-when /readyz finds the database back. Records carry their own uuid, so a replayed record is inserted once
-even if a replay is interrupted half way, and a card issued twice (card ids are deterministic) is one row.
+(one per process: threads do not survive a fork), which writes records in batches: one transaction per
+batch, one executemany per table, with a bounded wait. When the database cannot take them (an outage: a
+lost connection, a timeout), they are appended, fsync'd, to the spool (service/storage/spool.py) instead,
+and the writer replays the spool before its next write, or when /readyz finds the database back. Records
+carry their own uuid, so a replayed record is inserted once even if a replay is interrupted half way, and
+a card issued twice (card ids are deterministic) is one row.
 
 A record the database refuses for good (a value it cannot hold) is not retried: the batch is retried row
 by row to find it, it goes to the spool's quarantine file, and the other records are stored.

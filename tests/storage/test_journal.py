@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -157,3 +158,31 @@ def test_a_claim_named_after_a_live_pid_is_taken_back_when_nobody_holds_it(tmp_p
     taken: list[str] = []
     assert spool.replay(taken.extend) == 2
     assert taken == ["one", "two"] and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("sync_ms", [0, 50])
+def test_the_journal_is_on_disk_within_the_sync_interval(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, sync_ms: int
+) -> None:
+    """What a power cut can lose is bounded: each line is fdatasync'd within NECKCHECK_JOURNAL_SYNC_MS of
+    its write (at 0, before submit returns, so before the answer leaves)."""
+    monkeypatch.setattr(writer_module, "LINGER", 60.0)  # not stored meanwhile: only the journal has it
+    synced: list[float] = []
+    real = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        real(fd)
+        synced.append(time.monotonic())
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    writer = make_app(journal_sync_ms=sync_ms).extensions["neckcheck.writer"]
+    for _ in range(3):
+        written = time.monotonic()
+        writer.submit(audit_event())
+        if sync_ms == 0:
+            assert synced and synced[-1] >= written
+        time.sleep(0.2)
+        assert synced and written <= synced[-1] <= written + sync_ms / 1000 + 0.1
+    count = len(synced)
+    time.sleep(0.2)
+    assert len(synced) == count  # nothing new: no sync
