@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import secrets
 import time
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from service.errors import StorageUnavailable
+
+log = logging.getLogger("neckcheck.storage")
 
 CHUNK = 500  # lines handed to the store at once during a replay: a long outage replays in bounded steps
 QUARANTINE = "quarantine.ndjson"
@@ -68,8 +71,9 @@ class Spool:
         self._adopt_journals()
         for orphan in self.directory.glob(f"{self.prefix}-*.replaying-*"):
             with _unowned(orphan) as file:
-                if file is not None:
-                    _give_back(orphan, orphan.with_suffix(".ndjson"), _read(file))
+                if file is not None:  # whole, by a rename: a copy could be torn by another kill
+                    with contextlib.suppress(FileNotFoundError):
+                        orphan.rename(orphan.with_name(f"{orphan.stem}-{secrets.token_hex(4)}.ndjson"))
         return sorted(self.directory.glob(f"{self.prefix}-*.ndjson"))
 
     def _adopt_journals(self) -> None:
@@ -83,6 +87,7 @@ class Spool:
                 if file is None:
                     continue
                 if segment.name.endswith(".ndjson"):
+                    _drop_unfinished_line(segment, file)
                     with contextlib.suppress(FileNotFoundError):  # adopted by another process meanwhile
                         segment.rename(self.directory / f"{self.prefix}-{segment.name}")
                 elif time.time() - os.fstat(file.fileno()).st_mtime > ABANDONED_SECONDS:
@@ -182,8 +187,22 @@ def _unowned(path: Path) -> Iterator[BinaryIO | None]:
         yield file if same else None
 
 
+def _drop_unfinished_line(segment: Path, file: BinaryIO) -> None:
+    """Cut a last line without its newline from a dead process's journal segment: the process died in
+    the write(2) of that line, so its answer never left (journal.py stops writing a segment after a
+    failed or short write)."""
+    data = file.read()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        os.truncate(segment, end)
+        log.warning(
+            "journal %s: dropped a line its process died writing (%d bytes)", segment.name, len(data) - end
+        )
+
+
 def _give_back(claimed: Path, path: Path, lines: list[str]) -> None:
-    """Return unstored lines to the spool (after anything spooled meanwhile), then drop the claim."""
+    """Return unstored lines to the spool (after anything spooled meanwhile), then drop the claim. Killed
+    in between, the claim is returned whole later: its lines are stored once all the same (by id)."""
     if lines:
         _append(path, lines)
     claimed.unlink()

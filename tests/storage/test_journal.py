@@ -186,3 +186,17 @@ def test_the_journal_is_on_disk_within_the_sync_interval(
     count = len(synced)
     time.sleep(0.2)
     assert len(synced) == count  # nothing new: no sync
+
+
+def test_a_line_its_process_died_writing_is_dropped_not_quarantined(store: tuple[str, Settings]) -> None:
+    """SIGKILL during the write(2) of a line can leave part of it: that answer never left, so the part is
+    no record (the journal writes nothing after a failed or short write)."""
+    url, settings = store
+    spool = spool_for(settings)
+    spool.journal_dir.mkdir(parents=True)
+    whole = [audit_event().line() for _ in range(2)]
+    torn = audit_event().line()[:57]
+    (spool.journal_dir / "4242-deadbeef-1.ndjson").write_text("".join(f"{x}\n" for x in whole) + torn)
+    writer = writer_for(settings, make_engine(url), background=False)
+    assert writer.replay() == 2
+    assert audit_rows(url) == 2 and not spool.quarantine_file.exists()

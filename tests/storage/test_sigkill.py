@@ -104,9 +104,11 @@ def test_sigkill_right_after_the_answers_loses_no_audit_or_card_record(
     assert len(inputs) == len(answered)  # one record per answered call: none lost, none twice
     assert per_call == Counter(answered)
     assert stored_cards == issued
-    spool = tmp_path / "spool"
-    left = [p for p in spool.rglob("*") if p.is_file()]
-    assert not left, left  # every journal stored and deleted; nothing spooled, nothing quarantined
+    # every journal stored and deleted; nothing spooled, nothing quarantined. A worker killed while it
+    # made a segment may leave it empty and unnamed (removed by a replay a minute later)
+    left = [p for p in (tmp_path / "spool").rglob("*") if p.is_file() and not p.name.endswith(".new")]
+    assert not left, [(p, p.read_text()[:3000]) for p in left]
+    assert all(p.stat().st_size == 0 for p in (tmp_path / "spool").rglob("*.new"))
     log = (tmp_path / "server.log").read_text()
     assert "spool replayed" in log  # the new workers stored what the killed ones had journaled
     assert time.monotonic() - started < 60
