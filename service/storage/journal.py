@@ -48,31 +48,27 @@ class Segment:
         self.synced = 0  # bytes known to be on disk
         self.broken = fd < 0  # no file, or a write failed: nothing more is written to it
         self.closed = fd < 0
+        self.named = False  # its name (a directory entry) is on disk: synced with the first lines
 
     @classmethod
     def create(cls, directory: Path, name: str) -> Segment:
-        """A new, locked segment; a segment with no file (``broken``) if the disk refuses."""
+        """A new segment, locked before it has its name; OSError if the disk refuses."""
         creating = directory / f".{name}{CREATING}"
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(creating, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            log.error("audit journal not writable (%s): records kept in memory only", _reason(exc))
-            return cls(None, -1)
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(creating, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # before the name an adopter looks at: never taken while alive
             path = creating.with_name(name + SUFFIX)
             os.rename(creating, path)
-        except OSError as exc:
+        except OSError:
             os.close(fd)
-            log.error("audit journal not writable (%s): records kept in memory only", _reason(exc))
-            return cls(None, -1)
+            raise
         return cls(path, fd)
 
-    def write(self, data: bytes) -> bool:
-        """Append ``data`` with one write(2); False if the disk refused (the segment takes no more)."""
+    def write(self, data: bytes) -> str | None:
+        """Append ``data`` with one write(2); why not, if the disk refused (the segment takes no more)."""
         if self.broken:
-            return False
+            return "no journal file"
         try:
             written = os.write(self.fd, data)
         except OSError as exc:
@@ -82,10 +78,9 @@ class Segment:
         if written != len(data):
             # a partial line may end the file now; writing after it would spoil the next line as well
             self.broken = True
-            log.error("audit journal write failed (%s): records kept in memory only", reason)
-            return False
+            return reason
         self.written += written
-        return True
+        return None
 
     def sync(self) -> None:
         """fdatasync what was written since the last sync (the sync thread, or the answer at 0 ms)."""
@@ -94,6 +89,13 @@ class Segment:
             return
         try:
             os.fdatasync(self.fd)
+            if not self.named and self.path is not None:  # a new file's name is its directory's data
+                directory = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
+                self.named = True
         except OSError as exc:
             if not self.closed:  # closed meanwhile: its records are stored, nothing to keep
                 log.error("audit journal not synced (%s)", _reason(exc))
@@ -122,6 +124,7 @@ class Journal:
         self._unjournaled = unjournaled  # counts a record answered without its line (metrics)
         self._name = f"{os.getpid()}-{secrets.token_hex(4)}"  # a pid comes back after a restart
         self._number = 0
+        self._failing = False  # the disk refused the journal (logged once)
         self._lock = threading.Lock()
         self._current = self._segment()
         self._taken: list[Segment] = []  # segments whose records the writer is storing
@@ -131,7 +134,18 @@ class Journal:
 
     def _segment(self) -> Segment:
         self._number += 1
-        return Segment.create(self.directory, f"{self._name}-{self._number}")
+        try:
+            segment = Segment.create(self.directory, f"{self._name}-{self._number}")
+        except OSError as exc:
+            self._failed(_reason(exc))
+            return Segment(None, -1)  # the next batch tries again
+        return segment
+
+    def _failed(self, reason: str) -> None:
+        """Say so once, not once per record or batch, while the journal's disk refuses."""
+        if not self._failing:
+            self._failing = True
+            log.error("audit journal not writable (%s): records kept in memory only until it is", reason)
 
     def append(self, record: Any) -> None:
         """Write the record's line to the current segment, and keep the record for the writer.
@@ -140,15 +154,20 @@ class Journal:
         segment that holds its line, and that segment is deleted only after the record is stored.
         """
         line = record.line()
-        data = (line + "\n").encode("utf-8", "surrogatepass")  # ASCII unless a text needs UTF-8
+        data = (line + "\n").encode()
         with self._lock:
             segment = self._current
-            written = segment.write(data)
+            refused = segment.write(data)
             segment.items.append((record, line))
-        if not written:
+        if refused is not None:
+            self._failed(refused)
             if self._unjournaled:
                 self._unjournaled()
-        elif self.sync_interval <= 0:
+            return
+        if self._failing:
+            self._failing = False
+            log.warning("audit journal written again")
+        if self.sync_interval <= 0:
             segment.sync()
         elif not self._unsynced.is_set():  # a reading of a flag: the Event's lock once per interval
             self._unsynced.set()

@@ -28,6 +28,7 @@ from service.storage.schema import audit
 from service.storage.spool import Spool
 from tests.live import ROOT
 from tests.storage.records import audit_event
+from tests.storage.test_audit import assess
 
 # A process that journals ``count`` records (its writer lingers a minute, so it stores none of them),
 # says so, and waits to be killed; with ``hang_in_replay`` it instead replays the spool and hangs after
@@ -200,3 +201,19 @@ def test_a_line_its_process_died_writing_is_dropped_not_quarantined(store: tuple
     writer = writer_for(settings, make_engine(url), background=False)
     assert writer.replay() == 2
     assert audit_rows(url) == 2 and not spool.quarantine_file.exists()
+
+
+def test_a_journal_that_cannot_be_written_does_not_stop_answers(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    """A disk that refuses the journal (full, read-only) leaves the record in memory only: the answer still
+    leaves and the record is stored, and the metric says how many records a kill would have lost."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    app = make_app(spool_dir=blocker / "spool")
+    assert assess(app) == 200
+    assert app.extensions["neckcheck.writer"].flush()
+    with app.extensions["neckcheck.database"].connect() as conn:
+        assert conn.execute(select(func.count()).select_from(audit)).scalar_one() == 1
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "neckcheck_audit_unjournaled_total 1.0" in metrics
