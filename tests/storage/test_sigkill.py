@@ -1,4 +1,5 @@
-"""A worker killed with SIGKILL right after it answered loses no record (service/storage/journal.py).
+"""A worker killed with SIGKILL right after it answered loses no record (service/storage/journal.py), and
+one restarted by max_requests leaves no journal behind.
 
 The deployed server (gunicorn, one worker) on SQLite and on a real PostgreSQL server: bursts of answered
 calls, each followed at once by SIGKILL of the worker, as the OOM killer or Kubernetes at the end of a
@@ -112,3 +113,20 @@ def test_sigkill_right_after_the_answers_loses_no_audit_or_card_record(
     log = (tmp_path / "server.log").read_text()
     assert "spool replayed" in log  # the new workers stored what the killed ones had journaled
     assert time.monotonic() - started < 60
+
+
+def test_workers_restarted_by_max_requests_store_every_record_and_leave_no_journal(tmp_path: Path) -> None:
+    """gunicorn's max_requests: a worker leaves through SIGTERM's path (flush at exit) and deletes its
+    journal; the next one starts a fresh journal. Nothing left behind, every record stored once."""
+    calls = 24
+    with running(tmp_path, NECKCHECK_MAX_REQUESTS="5", NECKCHECK_MAX_REQUESTS_JITTER="0") as server:
+        answered = [call(server.url, number)[0] for number in range(calls)]
+        assert server.stop() == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'neckcheck.db'}")
+    with engine.connect() as conn:
+        inputs = [json.loads(row.input_ids) for row in conn.execute(select(audit.c.input_ids))]
+    engine.dispose()
+    assert Counter(name for ids in inputs for name in ids if name in set(answered)) == Counter(answered)
+    log = (tmp_path / "server.log").read_text()
+    assert log.count("Autorestarting worker") >= calls // 5 - 1, log[-2000:]
+    assert not [p for p in (tmp_path / "spool").rglob("*") if p.is_file()]
