@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from service.codebook import DEFAULT_CODES, CodeBook, check_against, load_codebook
 from service.intake.bundle import Intake, read_bundle
-from service.intake.request import unwrap
+from service.intake.request import Cardinality, unwrap
+from service.output.artefacts import operation_definition
 from service.output.bundle import output_bundle
 from service.output.identifiers import content_hash
 from service.output.questionnaire import check_layout
@@ -35,6 +36,11 @@ class Assessor:
     table: RuleTable
     book: CodeBook
     max_entries: int = 1000
+    # the parts $assess takes once, from its published OperationDefinition (made once, in __post_init__)
+    parts: Cardinality = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", Cardinality.of(operation_definition(self.table, self.book)))
 
     @classmethod
     def load(
@@ -51,8 +57,10 @@ class Assessor:
         as_of: dt.datetime | None = None,
         output: str | None = None,
         now: dt.datetime | None = None,
+        parts: Cardinality | None = None,
     ) -> Assessment:
-        bundle, given_as_of, given_output = unwrap(body)
+        """``parts``: the parts taken once, when not $assess's ($populate reads the same body)."""
+        bundle, given_as_of, given_output = unwrap(body, parts or self.parts)
         if as_of is not None and as_of.tzinfo is None:
             as_of = as_of.replace(tzinfo=dt.UTC)
         intake = read_bundle(bundle, self.book, self.table, as_of or given_as_of, self.max_entries, now)

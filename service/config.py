@@ -55,6 +55,9 @@ class Settings:
     )  # audit, card and feedback records kept while the DB is down
     # /readyz turns 503 when the spool reaches this size (kept below the Kubernetes emptyDir sizeLimit)
     spool_max_bytes: int = 512 * 1024 * 1024
+    # each record is journaled (one write) beside the spool before its answer leaves, and the journal is
+    # fdatasync'd this often: what a power cut can lose (0: every record synced before its answer)
+    journal_sync_ms: int = 100
     fhir_connect_timeout: float = 1.0
     fhir_read_timeout: float = 3.0
     fhir_retries: int = 1
@@ -108,6 +111,8 @@ class Settings:
             raise ConfigError(f"{_env('max_entries')} must be at least 1, got {self.max_entries}")
         if self.spool_max_bytes < 4096:
             raise ConfigError(f"{_env('spool_max_bytes')} must be at least 4096, got {self.spool_max_bytes}")
+        if not 0 <= self.journal_sync_ms <= 10_000:
+            raise ConfigError(f"{_env('journal_sync_ms')} must be 0-10000 ms, got {self.journal_sync_ms}")
         for name in ("rules_file", "codes_file", "trusted_issuers_file"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():

@@ -45,3 +45,9 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Start the worker's record writer at once: its first pass adopts the journals of workers that were
+    killed (service/storage/journal.py) and stores their records, without waiting for a first request."""
+    worker.wsgi.extensions["neckcheck.writer"].start()

@@ -80,6 +80,12 @@ class Metrics:
             "Audit, card and feedback records the database refused for good, moved to quarantine",
             registry=r,
         )
+        self.audit_unjournaled = Counter(
+            "neckcheck_audit_unjournaled",
+            "Audit, card and feedback records answered without their journal line (journal not writable): "
+            "lost if the process is killed before they are stored",
+            registry=r,
+        )
         self.audit_lost = Counter(
             "neckcheck_audit_lost",
             "Audit, card and feedback records neither stored nor spooled (spool not writable)",

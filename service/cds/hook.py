@@ -32,7 +32,7 @@ class HookResult:
     assessment: Assessment | None
     fetched: tuple[str, ...]
     failures: tuple[str, ...]
-    bundle: dict[str, Any] | None = None  # what was assessed (for the audit record)
+    bundle: dict[str, Any]  # what was read, as a collection Bundle (for the audit record)
 
 
 def run_hook(
@@ -54,22 +54,23 @@ def run_hook(
         )
     gathered = gather(request, templates or prefetch_templates(assessor.book), client, fhir_servers)
     patient_id = request["context"]["patientId"]
-    facts = [
-        r for r in gathered.resources if r.get("resourceType") in ("Observation", "QuestionnaireResponse")
-    ]
-    if not facts:
-        return HookResult({"cards": []}, None, gathered.fetched, gathered.failures)
-    when = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [{"resource": r} for r in gathered.resources],
     }
+    nothing = HookResult({"cards": []}, None, gathered.fetched, gathered.failures, bundle)
+    facts = [
+        r for r in gathered.resources if r.get("resourceType") in ("Observation", "QuestionnaireResponse")
+    ]
+    if not facts:
+        return nothing
+    when = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     try:
         # the clock, not an explicit asOf: later-dated evidence is clock skew and is used (rules.md §1)
         assessment = assessor.run(bundle, now=when)
     except NoFacts:
-        return HookResult({"cards": []}, None, gathered.fetched, gathered.failures)
+        return nothing
     subject = assessment.intake.subject.get("reference")
     if subject != f"Patient/{patient_id}":
         raise Unprocessable("the data is about another patient than context.patientId", "context.patientId")

@@ -50,10 +50,17 @@ def _host_base(scheme: str, host: str) -> str:
     return get_current_url(scheme, host).rstrip("/")
 
 
-def record(assessment: Assessment, request_body: Any, channel: str) -> None:
-    """Count the assessment and queue its audit record (spooled, never lost, if the database is down)."""
+def record(assessment: Assessment, request_body: Any, channel: str, outputs: list[str] | None = None) -> None:
+    """Count the assessment and journal its audit record (never lost, see service/storage/writer.py)."""
     current_app.extensions["neckcheck.metrics"].observe_decision(assessment.decision)
-    event = AuditEvent.of(assessment, request_body, channel, g.get("caller") or "unknown")
+    event = AuditEvent.of(assessment, request_body, channel, g.get("caller") or "unknown", outputs)
+    current_app.extensions["neckcheck.writer"].submit(event)
+
+
+def record_no_facts(read: Any, channel: str) -> None:
+    """Journal the audit record of a read that found nothing to assess: a chart was read all the same."""
+    table = current_app.extensions["neckcheck.assessor"].table
+    event = AuditEvent.of_no_facts(read, channel, g.get("caller") or "unknown", f"{table.id} {table.version}")
     current_app.extensions["neckcheck.writer"].submit(event)
 
 

@@ -14,7 +14,14 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from service.cds.discovery import discovery, smart_app
 from service.cds.hook import known_service, run_hook
 from service.errors import Unsupported
-from service.http.auth import fhir_server_policy, public_base, record, require_token, settings
+from service.http.auth import (
+    fhir_server_policy,
+    public_base,
+    record,
+    record_no_facts,
+    require_token,
+    settings,
+)
 from service.http.responses import json_response
 from service.intake.json_body import parse_json
 from service.payloads.cds_hooks import feedback_request
@@ -77,6 +84,8 @@ def call_service(service_id: str) -> Response:
     ext["neckcheck.metrics"].observe_fallback(result.fetched, result.failures)
     if result.assessment is not None:
         record(result.assessment, result.bundle, "cds")
+    else:
+        record_no_facts(result.bundle, "cds")  # an empty answer is a read of the chart too
     store = ext["neckcheck.feedback"]
     for card in result.response["cards"]:
         rules = [r.rule.id for r in result.assessment.decision.fired] if result.assessment else []

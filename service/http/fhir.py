@@ -65,7 +65,7 @@ def assess() -> Response:
 @bp.post("/Questionnaire/$populate")
 def populate_by_canonical() -> Response:
     """SDC type level: the ``questionnaire`` part names the form (this server has one)."""
-    return fhir_response(populate(_body(), _assessor()).parameters)
+    return _populated(_body())
 
 
 @bp.post("/Questionnaire/<rid>/$populate")
@@ -74,7 +74,15 @@ def populate_instance(rid: str) -> Response:
     published = questionnaire(a.table, a.book)["id"]
     if rid != published:
         raise NotFound(f"Questionnaire/{rid[:64]} not found; this server publishes {published}")
-    return fhir_response(populate(_body(), a).parameters)
+    return _populated(_body())
+
+
+def _populated(body: object) -> Response:
+    """$populate reads the patient's data as $assess does, so it is audited as one (channel ``sdc``),
+    its output the QuestionnaireResponse it answers with."""
+    result = populate(body, _assessor())
+    record(result.assessment, body, "sdc", [result.response["identifier"]["value"]])
+    return fhir_response(result.parameters)
 
 
 @bp.get("/metadata")

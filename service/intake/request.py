@@ -1,9 +1,11 @@
-"""The two request forms of $assess: the Bundle itself, or Parameters (parts ``bundle``, ``asOf``)."""
+"""The two request forms of $assess: the Bundle itself, or Parameters (parts ``bundle``, ``asOf``); the
+parts an operation takes once."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.errors import InvalidInput
@@ -19,12 +21,46 @@ def parts(parameters: JSON) -> Iterator[tuple[str | None, JSON, str]]:
         yield opt_str(part, "name", loc), part, loc
 
 
-def unwrap(body: Any) -> tuple[Any, dt.datetime | None, str | None]:
-    """(bundle, asOf, _output) from a request body; a Bundle passes through untouched."""
+@dataclass(frozen=True)
+class Cardinality:
+    """The parts an operation takes at most once, read from the OperationDefinition the server publishes
+    (``max`` "1"), so the check and the published contract cannot disagree. ``aliases``: other names of a
+    part (SDC's ``canonical`` for ``questionnaire``), counted as that part."""
+
+    operation: str  # "$assess"
+    once: frozenset[str]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, definition: JSON, aliases: Mapping[str, str] | None = None) -> Cardinality:
+        once = [p["name"] for p in definition["parameter"] if p["use"] == "in" and p["max"] == "1"]
+        return cls(f"${definition['code']}", frozenset(once), aliases or {})
+
+    def check(self, parameters: JSON) -> None:
+        """InvalidInput (400) naming a part given twice: otherwise one of the two would silently win."""
+        seen: set[str] = set()
+        for name, _, loc in parts(parameters):
+            key = self.aliases.get(name or "", name)
+            if key not in self.once:
+                continue
+            if key in seen:
+                raise InvalidInput(
+                    f"{loc}: more than one {key!r} part; {self.operation} takes at most one "
+                    f"(max 1 in its OperationDefinition)",
+                    loc,
+                )
+            seen.add(key)
+
+
+def unwrap(body: Any, cardinality: Cardinality | None = None) -> tuple[Any, dt.datetime | None, str | None]:
+    """(bundle, asOf, _output) from a request body; a Bundle passes through untouched. A Parameters body
+    with a part that ``cardinality`` allows once given twice is refused."""
     resource = obj(body, "request body")
     if resource.get("resourceType") != "Parameters":
         return resource, None, None
     check_envelope(resource, "Parameters")
+    if cardinality is not None:
+        cardinality.check(resource)
     bundle: Any = None
     as_of: dt.datetime | None = None
     output: str | None = None

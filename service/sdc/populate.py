@@ -34,7 +34,8 @@ from service.codebook import CodeBook
 from service.errors import InvalidInput, NotFound, Problem, Unprocessable
 from service.intake.fhir_json import check_envelope
 from service.intake.fields import JSON, obj, opt_obj, opt_str
-from service.intake.request import parts
+from service.intake.request import Cardinality, parts
+from service.output.artefacts import populate_operation_definition
 from service.output.guidance import questionnaire_canonical
 from service.output.identifiers import evaluation_digest, stable_uuid
 from service.output.operation_outcome import operation_outcome
@@ -68,13 +69,16 @@ class Populated:
     assessment: Assessment
 
 
-def read_request(body: Any) -> Request:
+def read_request(body: Any, cardinality: Cardinality | None = None) -> Request:
     """Parameters parts ``subject`` (valueReference), ``bundle`` (resource), ``questionnaire`` (valueCanonical
-    or valueUri; SDC STU 3 also names it ``canonical``) and ``asOf``; a bare Bundle is the data alone."""
+    or valueUri; SDC STU 3 also names it ``canonical``) and ``asOf``, each at most once (``cardinality``);
+    a bare Bundle is the data alone."""
     resource = obj(body, "request body")
     if resource.get("resourceType") != "Parameters":
         return Request(resource)
     check_envelope(resource, "Parameters")
+    if cardinality is not None:
+        cardinality.check(resource)
     subject: JSON | None = None
     canonical: str | None = None
     for name, part, loc in parts(resource):
@@ -191,9 +195,10 @@ def populate(
     """Run $populate on a request body (Parameters, or the patient's Bundle alone)."""
     assessor = assessor or default_assessor()
     table, book = assessor.table, assessor.book
-    request = read_request(body)
+    once = Cardinality.of(populate_operation_definition(table, book), {"canonical": "questionnaire"})
+    request = read_request(body, once)
     check_questionnaire(request.questionnaire, table, book)
-    assessment = assessor.run(request.body, as_of=as_of, now=now)
+    assessment = assessor.run(request.body, as_of=as_of, now=now, parts=once)
     _check_subject(request.subject, assessment)
     intake = assessment.intake
     when = fhir_datetime(intake.as_of)

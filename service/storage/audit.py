@@ -1,7 +1,10 @@
-"""The audit trail: what was assessed, for whom (by resource id, never by name), with which rules.
+"""The audit trail: one record per request that read a patient's data ($assess, $populate, each CDS Hooks
+call, also one that found nothing to assess): what was read (by resource id, never by name), with which
+rules, and what came of it.
 
-A record is stored by the record writer (service/storage/writer.py): in the background, batched, spooled
-while the database is away, never lost on a normal exit.
+A record is stored by the record writer (service/storage/writer.py): journaled before the answer leaves,
+then stored in the background, batched, spooled while the database is away; never lost on an exit or a
+kill of the process.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from sqlalchemy import Engine, Table, select
 
 from service.assess import Assessment
 from service.ids import random_uuid
+from service.output.identifiers import content_hash
 from service.storage.schema import audit
 from service.storage.writer import Record
+
+NO_FACTS = "no-facts"  # the status of a read that found nothing to assess
 
 
 @dataclass(frozen=True)
@@ -34,35 +40,81 @@ class AuditEvent(Record):
     input_hash: str
     input_ids: list[str]
     output_ids: list[str]
-    status: str
-    risk: str
+    status: str  # final | preliminary | no-facts
+    risk: str  # the decision's risk; "none" with no-facts
 
     @classmethod
-    def of(cls, assessment: Assessment, request: Any, channel: str, caller: str) -> AuditEvent:
-        entries = request.get("entry") if isinstance(request, dict) else None
-        ids = []
-        for entry in entries or []:
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(resource, dict) and isinstance(resource.get("id"), str):
-                ids.append(f"{resource.get('resourceType')}/{resource['id']}"[:200])
-        outputs = [
-            e["resource"]["identifier"][0]["value"]
-            for e in assessment.bundle["entry"]
-            if e["resource"].get("identifier")
-        ]
+    def of(
+        cls, assessment: Assessment, request: Any, channel: str, caller: str, outputs: list[str] | None = None
+    ) -> AuditEvent:
+        """The record of an assessment; ``outputs``: the identifiers of what was answered, when that is
+        not the assessment's Bundle (``$populate`` answers a QuestionnaireResponse)."""
+        if outputs is None:
+            outputs = [
+                e["resource"]["identifier"][0]["value"]
+                for e in assessment.bundle["entry"]
+                if e["resource"].get("identifier")
+            ]
         decision = assessment.decision
+        return cls._of_read(
+            request,
+            channel,
+            caller,
+            f"{decision.table_id} {decision.table_version}",
+            assessment.input_hash,
+            outputs,
+            "final" if decision.final else "preliminary",
+            decision.risk,
+        )
+
+    @classmethod
+    def of_no_facts(cls, bundle: Any, channel: str, caller: str, rule_set: str) -> AuditEvent:
+        """The record of a read that found nothing to assess (a CDS Hooks call on a chart with no fact the
+        rules use): the chart was read all the same. Status ``no-facts``, risk ``none``, no outputs."""
+        return cls._of_read(bundle, channel, caller, rule_set, content_hash(bundle), [], NO_FACTS, "none")
+
+    @classmethod
+    def _of_read(
+        cls,
+        request: Any,
+        channel: str,
+        caller: str,
+        rule_set: str,
+        input_hash: str,
+        outputs: list[str],
+        status: str,
+        risk: str,
+    ) -> AuditEvent:
         return cls(
             id=random_uuid(),
             at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             channel=channel,
             caller=caller[:255],
-            rule_set=f"{decision.table_id} {decision.table_version}",
-            input_hash=assessment.input_hash,
-            input_ids=ids[:1000],
+            rule_set=rule_set,
+            input_hash=input_hash,
+            input_ids=_input_ids(request),
             output_ids=outputs,
-            status="final" if decision.final else "preliminary",
-            risk=decision.risk,
+            status=status,
+            risk=risk,
         )
+
+
+def _input_ids(request: Any) -> list[str]:
+    """ "Type/id" of each resource read: the Bundle's entries, also inside a Parameters ``bundle`` part
+    (one at most: a second is refused before anything is assessed)."""
+    if isinstance(request, dict) and request.get("resourceType") == "Parameters":
+        parts = request.get("parameter")
+        bundles = [
+            p.get("resource") for p in parts or [] if isinstance(p, dict) and p.get("name") == "bundle"
+        ]
+        request = bundles[0] if bundles else None
+    entries = request.get("entry") if isinstance(request, dict) else None
+    ids = []
+    for entry in entries if isinstance(entries, list) else []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+            ids.append(f"{resource.get('resourceType')}/{resource['id']}"[:200])
+    return ids[:1000]
 
 
 def since(engine: Engine, when: dt.datetime) -> Iterator[dict[str, Any]]:

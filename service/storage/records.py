@@ -31,4 +31,5 @@ def writer_for(
     settings: Settings, engine: Engine, metrics: Metrics | None = None, background: bool = True
 ) -> RecordWriter:
     """The writer of the service (``background``: a writer thread) or of a CLI command (writes at once)."""
-    return RecordWriter(engine, spool_for(settings), KINDS, metrics, background)
+    sync = settings.journal_sync_ms / 1000
+    return RecordWriter(engine, spool_for(settings), KINDS, metrics, background, sync)

@@ -2,8 +2,11 @@
 
 Each process appends to its own file (``<prefix>-<pid>.ndjson``), so workers never interleave a line, and
 every append is fsync'd before it returns: a spooled record survives a crash of the process or the node.
-A replay claims a whole file with an atomic rename (one worker replays it, the others skip it), hands its
-lines to the store in chunks, and puts back whatever the store could not take.
+A replay claims a whole file with an atomic rename (one worker replays it, the others skip it), holds its
+flock(2) while it hands its lines to the store in chunks, and puts back whatever the store could not
+take; a claim whose lock nobody holds is a replay that died, and is put back whole. The journal segments
+of processes that died (service/storage/journal.py) join the spool the same way: by a rename, once their
+lock is free.
 
 A line the store refuses for good goes to ``quarantine.ndjson`` in the same directory, so that one bad
 record never holds up the records behind it (deploy/README.md: what to do with that file).
@@ -16,14 +19,21 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
-from collections.abc import Callable, Sequence
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from service.errors import StorageUnavailable
 
+log = logging.getLogger("neckcheck.storage")
+
 CHUNK = 500  # lines handed to the store at once during a replay: a long outage replays in bounded steps
 QUARANTINE = "quarantine.ndjson"
+ABANDONED_SECONDS = 60  # a journal segment still unnamed this long after its creation was abandoned
 
 
 class Spool:
@@ -48,14 +58,40 @@ class Spool:
     def quarantine(self, line: str) -> None:
         _append(self.quarantine_file, [line])
 
+    @property
+    def journal_dir(self) -> Path:
+        """Where each process journals its records before answering (service/storage/journal.py)."""
+        return self.directory / "journal"
+
     def files(self) -> list[Path]:
-        """The files waiting for a replay, after taking back those of a worker that died mid-replay."""
+        """The files waiting for a replay, after taking in the journals of processes that died and the
+        files of a replay that died (a file whose lock nobody holds has no owner any more)."""
         if not self.directory.is_dir():
             return []
+        self._adopt_journals()
         for orphan in self.directory.glob(f"{self.prefix}-*.replaying-*"):
-            if not _alive(int(orphan.suffix.rsplit("-", 1)[1])):
-                _give_back(orphan, orphan.with_suffix(".ndjson"), _lines(orphan))
+            with _unowned(orphan) as file:
+                if file is not None:  # whole, by a rename: a copy could be torn by another kill
+                    with contextlib.suppress(FileNotFoundError):
+                        orphan.rename(orphan.with_name(f"{orphan.stem}-{secrets.token_hex(4)}.ndjson"))
         return sorted(self.directory.glob(f"{self.prefix}-*.ndjson"))
+
+    def _adopt_journals(self) -> None:
+        """Move each journal segment no process holds into the spool, whole, with one rename: the
+        segment of a process that was killed. A segment created but never named (locked, then named
+        at once: see journal.py) is empty, and removed once it is clearly not being named any more."""
+        if not self.journal_dir.is_dir():
+            return
+        for segment in self.journal_dir.iterdir():
+            with _unowned(segment) as file:
+                if file is None:
+                    continue
+                if segment.name.endswith(".ndjson"):
+                    _drop_unfinished_line(segment, file)
+                    with contextlib.suppress(FileNotFoundError):  # adopted by another process meanwhile
+                        segment.rename(self.directory / f"{self.prefix}-{segment.name}")
+                elif time.time() - os.fstat(file.fileno()).st_mtime > ABANDONED_SECONDS:
+                    segment.unlink(missing_ok=True)
 
     def size(self) -> int:
         """Bytes waiting, including files being replayed right now: what ``max_bytes`` bounds."""
@@ -94,24 +130,27 @@ class Spool:
         """
         taken = 0
         for path in self.files():
-            claimed = path.with_suffix(f".replaying-{os.getpid()}")
+            # a name of this claim alone (a pid comes back after a restart); its lock says it is alive
+            claimed = path.with_suffix(f".replaying-{os.getpid()}-{secrets.token_hex(4)}")
             try:
                 path.rename(claimed)  # atomic: one worker replays a file, the others skip it
             except FileNotFoundError:
                 continue
-            lines = _lines(claimed)
-            for start in range(0, len(lines), CHUNK):
-                chunk = lines[start : start + CHUNK]
-                try:
-                    store(chunk)
-                except StorageUnavailable as exc:
-                    _give_back(claimed, path, exc.lines + lines[start + CHUNK :])
-                    raise
-                except BaseException:
-                    _give_back(claimed, path, lines[start:])
-                    raise
-                taken += len(chunk)
-            claimed.unlink()
+            with claimed.open("rb") as file:
+                fcntl.flock(file, fcntl.LOCK_EX)  # after an append under way (see _append), until done
+                lines = _read(file)
+                for start in range(0, len(lines), CHUNK):
+                    chunk = lines[start : start + CHUNK]
+                    try:
+                        store(chunk)
+                    except StorageUnavailable as exc:
+                        _give_back(claimed, path, exc.lines + lines[start + CHUNK :])
+                        raise
+                    except BaseException:
+                        _give_back(claimed, path, lines[start:])
+                        raise
+                    taken += len(chunk)
+                claimed.unlink()
         return taken
 
 
@@ -119,12 +158,51 @@ def _lines(path: Path) -> list[str]:
     """The records of a file, once no append to it is under way (see _append)."""
     with path.open("rb") as file:
         fcntl.flock(file, fcntl.LOCK_EX)
-        text = file.read().decode("utf-8", errors="replace")
+        return _read(file)
+
+
+def _read(file: BinaryIO) -> list[str]:
+    text = file.read().decode("utf-8", errors="replace")
     return [line for line in text.splitlines() if line.strip()]
 
 
+@contextlib.contextmanager
+def _unowned(path: Path) -> Iterator[BinaryIO | None]:
+    """The file, locked, if no process holds its lock and it is still under its name; else None.
+
+    The lock is flock(2)'s, which the kernel drops when its holder dies however it dies: the one sign
+    of a dead owner that a reused pid cannot fake.
+    """
+    try:
+        file = path.open("rb")
+    except (FileNotFoundError, IsADirectoryError):
+        yield None
+        return
+    with file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            same = os.stat(path).st_ino == os.fstat(file.fileno()).st_ino
+        except (BlockingIOError, FileNotFoundError):
+            same = False
+        yield file if same else None
+
+
+def _drop_unfinished_line(segment: Path, file: BinaryIO) -> None:
+    """Cut a last line without its newline from a dead process's journal segment: the process died in
+    the write(2) of that line, so its answer never left (journal.py stops writing a segment after a
+    failed or short write)."""
+    data = file.read()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        os.truncate(segment, end)
+        log.warning(
+            "journal %s: dropped a line its process died writing (%d bytes)", segment.name, len(data) - end
+        )
+
+
 def _give_back(claimed: Path, path: Path, lines: list[str]) -> None:
-    """Return unstored lines to the spool (after anything spooled meanwhile), then drop the claim."""
+    """Return unstored lines to the spool (after anything spooled meanwhile), then drop the claim. Killed
+    in between, the claim is returned whole later: its lines are stored once all the same (by id)."""
     if lines:
         _append(path, lines)
     claimed.unlink()
@@ -156,13 +234,3 @@ def _append(path: Path, lines: Sequence[str]) -> None:
             file.flush()
             os.fsync(file.fileno())
             return
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

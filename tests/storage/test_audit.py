@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -348,3 +349,74 @@ def test_cli_evaluate_with_audit(database_url: str, tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     (event,) = [json.loads(line) for line in exported.stdout.splitlines()]
     assert event["channel"] == "cli" and event["caller"].startswith("cli:") and event["risk"] == "high"
+
+
+def records_of(app: Flask) -> list[dict[str, Any]]:
+    assert app.extensions["neckcheck.writer"].flush()
+    return list(since(app.extensions["neckcheck.database"], dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
+
+
+def unrelated_observation(patient: str) -> dict[str, Any]:
+    """A blood pressure: an Observation of the patient that gives no fact the rules use."""
+    return {
+        "resourceType": "Observation",
+        "id": "bp-1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": "2026-03-01T09:00:00Z",
+    }
+
+
+@pytest.mark.parametrize("chart", ["nothing on record", "no fact the rules use"])
+def test_a_hook_call_that_finds_nothing_to_assess_is_audited_too(
+    make_app: Callable[..., Flask], chart: str
+) -> None:
+    """The chart was read (prefetched or fetched) whatever it held: one record, with no outputs."""
+    from tests.cds.support import hook_request
+
+    app = make_app()
+    request = hook_request("S1-observations.json")
+    patient = request["context"]["patientId"]
+    if chart == "nothing on record":
+        request["prefetch"]["observations"] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+        request["prefetch"]["questionnaireResponses"] = None
+    else:
+        request["prefetch"]["observations"]["entry"] = [{"resource": unrelated_observation(patient)}]
+    answer = app.test_client().post(PATIENT_VIEW, json=request)
+    assert answer.status_code == 200 and answer.get_json() == {"cards": []}
+    (record,) = records_of(app)
+    assert (record["channel"], record["status"], record["risk"]) == ("cds", "no-facts", "none")
+    assert record["caller"] == "dev" and record["rule_set"] == "neckcheck-escalation 1.0.0"
+    assert record["output_ids"] == [] and len(record["input_hash"]) == 64
+    read = [f"Patient/{patient}"] + (["Observation/bp-1"] if chart != "nothing on record" else [])
+    assert record["input_ids"] == read
+
+
+@pytest.mark.parametrize(
+    "route", ["/fhir/Questionnaire/$populate", "/fhir/Questionnaire/neckcheck-screen/$populate"]
+)
+def test_populate_is_audited_with_the_response_it_answered(
+    make_app: Callable[..., Flask], route: str
+) -> None:
+    app = make_app()
+    bundle = json.loads(body("S5-observations.json"))
+    request = {"resourceType": "Parameters", "parameter": [{"name": "bundle", "resource": bundle}]}
+    answer = app.test_client().post(route, json=request, content_type="application/fhir+json")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    (response,) = [p["resource"] for p in answer.get_json()["parameter"] if p["name"] == "response"]
+    (record,) = records_of(app)
+    assert (record["channel"], record["caller"], record["status"]) == ("sdc", "dev", "preliminary")
+    assert record["output_ids"] == [response["identifier"]["value"]]
+    assert record["input_ids"] == [f"Observation/{e['resource']['id']}" for e in bundle["entry"]]
+
+
+def test_assess_with_parameters_names_the_bundles_resources(make_app: Callable[..., Flask]) -> None:
+    """The Parameters form's record names the resources of its ``bundle`` part, as the Bundle form's does."""
+    app = make_app()
+    bundle = json.loads(body("S7-observations.json"))
+    request = {"resourceType": "Parameters", "parameter": [{"name": "bundle", "resource": bundle}]}
+    answer = app.test_client().post("/fhir/$assess", json=request, content_type="application/fhir+json")
+    assert answer.status_code == 200
+    (record,) = records_of(app)
+    assert record["input_ids"] == [f"Observation/{e['resource']['id']}" for e in bundle["entry"]]

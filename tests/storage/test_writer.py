@@ -242,7 +242,7 @@ def test_spooled_lines_of_every_kind_are_replayed_including_audit_lines_from_bef
     writer, engine = app.extensions["neckcheck.writer"], app.extensions["neckcheck.database"]
     issued = card(1)
     old_style = AuditEvent.from_record(asdict(audit_event()))  # a spool line from before "kind"
-    legacy = old_style.line().replace('{"kind": "audit", ', "{")
+    legacy = old_style.line().replace('{"kind":"audit",', "{")
     assert '"kind"' not in legacy
     writer.spool.append([issued.line(), feedback_about(issued.uuid).line(), legacy, '{"kind": "nonsense"}'])
     assert writer.replay() == 4
