@@ -24,14 +24,16 @@ from service.intake.json_body import parse_json
 ASSESSED = frozenset({"Observation", "QuestionnaireResponse", "Patient", "Encounter"})
 COMPARED = "ServiceRequest"
 
-# what a line is, as counted in the summary
-ASSESS, COMPARE, SKIP, NO_PATIENT, MALFORMED, BLANK = (
+# what a line is, as counted in the summary (a file over the decompression limit is TOO_LARGE)
+ASSESS, COMPARE, SKIP, NO_PATIENT, MALFORMED, BLANK, TOO_LONG, TOO_LARGE = (
     "assess",
     "compare",
     "skip",
     "no-patient",
     "malformed",
     "blank",
+    "too-long",
+    "too-large",
 )
 
 
@@ -40,7 +42,7 @@ class Line:
     kind: str  # one of the names above
     resource_type: str | None = None
     patient: str | None = None  # "Patient/<id>" for ASSESS and COMPARE
-    problem: str | None = None  # why, for MALFORMED and NO_PATIENT
+    problem: str | None = None  # why, for MALFORMED, NO_PATIENT, TOO_LONG and TOO_LARGE
 
 
 def classify(raw: bytes) -> Line:
