@@ -85,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-patient-bytes",
         type=size,
         default=MAX_PATIENT_BYTES,
-        help="a patient with more NDJSON is refused unread (128M)",
+        help="a patient with more NDJSON is refused unread (64M)",
     )
     parser.add_argument(
         "--progress-every", type=float, default=10.0, help="seconds between progress lines when not a TTY"

@@ -24,7 +24,7 @@ from typing import Any
 
 from service.screen.job import Job, assessor_for
 from service.screen.outputs import INPUT_PROBLEMS, PER_PATIENT
-from service.screen.partitions import Task, assess_partition, read_part
+from service.screen.partitions import Part, Task, assess_partition, read_part
 from service.screen.places import inputs_for
 from service.screen.progress import Progress
 from service.screen.reconcile import reconcile
@@ -131,10 +131,10 @@ def _task(job: Job, partition: int, pieces: list[Chunk], spilled: dict[str, Spil
     return Task(partition, [(path, e) for path, e in found if e is not None], job.when, job.max_patient_bytes)
 
 
-def _finished_parts(work: WorkDir, partitions: int, note: Callable[[str], None]) -> dict[int, Any]:
+def _finished_parts(work: WorkDir, partitions: int, note: Callable[[str], None]) -> dict[int, Part]:
     """The partitions assessed by an earlier attempt whose outputs are as their ledger says; the others
     are removed, to be assessed again."""
-    found: dict[int, Any] = {}
+    found: dict[int, Part] = {}
     for p in range(partitions):
         if not work.part(p).exists():
             continue
@@ -184,7 +184,7 @@ def _withdraw(work: WorkDir, path: Path) -> None:
         work.spilled(path.parent.name).unlink(missing_ok=True)
 
 
-def _gather(job: Job, pieces: list[Chunk], parts: dict[int, Any], spilled: dict[str, Spilled]) -> None:
+def _gather(job: Job, pieces: list[Chunk], parts: dict[int, Part], spilled: dict[str, Spilled]) -> None:
     """Concatenate the partitions' files (in partition order) and the problem reports (in file order),
     each checked against its ledger as it is copied."""
     work = job.work
@@ -207,10 +207,10 @@ def _concatenate(work: WorkDir, sources: list[tuple[Path, Entry]], target: Path)
                     out.write(block)
             try:
                 seen.check(source, entry)
-            except Damaged as damaged:
+            except Damaged:
                 tmp.unlink()
                 _remove(work, source)
-                raise damaged
+                raise
         out.flush()
         os.fsync(out.fileno())
     tmp.replace(target)

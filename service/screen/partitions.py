@@ -37,10 +37,11 @@ from service.screen.workdir import (
 TALLY = "tally.json"
 REPORT_EVERY = 200  # patients between progress reports
 BATCH_BYTES = 64 << 20  # of spilled lines grouped in memory at once
-MAX_PATIENT_BYTES = 128 << 20
+MAX_PATIENT_BYTES = 64 << 20  # assessing a patient takes about 10 times its NDJSON in memory
 
 Located = tuple[int, int, bytes]  # file index, line number, the line
 Piece = tuple[Path, Entry]
+Part = tuple[ResultTally, dict[str, Entry]]  # a finished partition's counts, and what its outputs hold
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def assess_partition(
     return tally
 
 
-def read_part(work: WorkDir, partition: int) -> tuple[ResultTally, dict[str, Entry]]:
+def read_part(work: WorkDir, partition: int) -> Part:
     """A finished partition's counts and what each of its outputs must be; raises Damaged."""
     path = work.part(partition) / TALLY
     data = read_ledger(path)

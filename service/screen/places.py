@@ -77,6 +77,6 @@ def prepare_out(out: Path, force: bool) -> None:
         return
     if left and not work.root.exists():
         raise InvalidInput(
-            f"{out} holds a finished run ({', '.join(left[:3])}...): "
-            "use --force to replace it, or another --out"
+            f"{out} holds the outputs of an earlier run ({', '.join(left[:3])}...): "
+            "use --force to replace them, or another --out"
         )

@@ -35,7 +35,7 @@ class TooLong:
 
 
 class TooLarge(Exception):
-    """The decompressed file went past ``Limits.max_decompressed`` while line ``line`` was read."""
+    """The decompressed file went past ``Limits.max_decompressed`` in line ``line``."""
 
     def __init__(self, line: int, limit: int):
         super().__init__(f"decompresses to more than {limit:,} bytes (--max-decompressed-bytes)")
@@ -54,8 +54,9 @@ class LineReader:
         max_line: int,
         length: int | None = None,
         decompressed: int | None = None,
+        block: int = BLOCK,
     ):
-        self.stream, self.number, self.max_line = stream, first_line, max_line
+        self.stream, self.number, self.max_line, self.block = stream, first_line, max_line, block
         self.left, self.cap = length, decompressed
         self.blank = 0
 
@@ -63,14 +64,14 @@ class LineReader:
         given = 0
         while self.left is None or self.left > 0:
             # read1: what is there (a truncated gzip file gives its last good bytes before EOFError)
-            block = self.stream.read1(BLOCK if self.left is None else min(BLOCK, self.left))
+            block = self.stream.read1(self.block if self.left is None else min(self.block, self.left))
             if not block:
                 return
             given += len(block)
             if self.left is not None:
                 self.left -= len(block)
-            if self.cap is not None and given > self.cap:
-                raise TooLarge(self.number, self.cap)
+            if self.cap is not None and given > self.cap:  # the line of the first byte over the limit
+                raise TooLarge(self.number + block.count(b"\n", 0, self.cap - given + len(block)), self.cap)
             yield block
 
     def skim(self) -> None:

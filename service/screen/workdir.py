@@ -181,7 +181,8 @@ class WorkDir:
 
     def started(self) -> bool:
         """Work was done here (run.json is written before anything else)."""
-        return self.root.is_dir() and any(p.name != SETTINGS for p in self.root.iterdir())
+        ours = (SETTINGS, SETTINGS + ".tmp")
+        return self.root.is_dir() and any(p.name not in ours for p in self.root.iterdir())
 
     def remove(self) -> None:
         """Out of the way at once (a rename), then deleted: a crash part-way leaves no half work folder."""

@@ -98,7 +98,7 @@ def test_a_finished_outdir_is_kept_unless_force(
     capsys.readouterr()
     # the same command again, or another evaluation time: the finished run is not overwritten
     assert screen(export.folder, out, "--as-of", "2026-01-01T00:00:00Z", "--workers", "1") == 2
-    refused(capsys, "finished run", "--force")
+    refused(capsys, "outputs of an earlier run", "--force")
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()} == kept
     (out / "mine.txt").write_text("a note of the user's")
     assert screen(export.folder, out, "--as-of", "2026-01-01T00:00:00Z", "--workers", "1", "--force") == 0

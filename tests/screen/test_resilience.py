@@ -20,7 +20,7 @@ from service.screen.job import Job, evaluation_time
 from service.screen.local import run_local
 from service.screen.progress import LineProgress
 from service.screen.spill import chunks
-from tests.screen.support import AS_OF, read_ndjson, results, screen, sorted_lines
+from tests.screen.support import AS_OF, finding, read_ndjson, results, screen, sorted_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 NECKCHECK = [sys.executable, "-m", "service.cli"]
@@ -117,14 +117,7 @@ def test_a_truncated_gzip_file_is_read_as_far_as_it_goes(tmp_path: Path) -> None
 def test_a_patient_the_engine_refuses_is_listed_with_the_reason(tmp_path: Path) -> None:
     folder = tmp_path / "export"
     folder.mkdir()
-    good = {
-        "resourceType": "Observation",
-        "id": "ok",
-        "status": "final",
-        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "81680005"}]},
-        "subject": {"reference": "Patient/p1"},
-        "valueBoolean": True,
-    }
+    good = finding("Patient/p1", "ok")
     bad = {
         **good,
         "id": "two",
