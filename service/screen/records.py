@@ -76,7 +76,8 @@ def patient_of(resource: dict[str, Any]) -> str | None:
     if not isinstance(reference, str):
         return None
     key = subject_key(reference)
-    return key if key.startswith("Patient/") else None
+    # a FHIR id (no tab or newline: the key is a field of the spill's lines) or no patient at all
+    return key if key.startswith("Patient/") and ID.fullmatch(key[len("Patient/") :]) else None
 
 
 _INT64 = 2.0**63  # orjson reads an integer beyond 64 bits as a float at least this large

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,6 +31,8 @@ from typing import Any, BinaryIO
 from service.errors import InvalidInput
 
 SETTINGS = "run.json"
+BUFFER = 1 << 16  # a written file's lines are gathered this much at a time
+BLOCK = 1 << 20  # a read one is read this much at a time
 
 
 class Damaged(Exception):
@@ -72,7 +75,7 @@ class Checksum:
         self.hash = hashlib.sha256()
         self.lines = self.size = 0
 
-    def add(self, data: bytes) -> None:
+    def add(self, data: bytes | bytearray) -> None:
         self.hash.update(data)
         self.lines += data.count(b"\n")
         self.size += len(data)
@@ -94,23 +97,51 @@ class Checksum:
 
 
 class LineFile:
-    """A work file written a line at a time; ``close`` makes it durable and says what to record of it."""
+    """A work file written a line at a time; ``close`` makes it durable and says what to record of it.
+    Lines are gathered and hashed 64 kB at a time: a call per line costs more than the hashing."""
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.stream: BinaryIO = path.open("wb", buffering=1 << 16)
+        self.stream: BinaryIO = path.open("wb", buffering=0)
         self.sum = Checksum()
+        self.buffer = bytearray()
 
     def write(self, line: bytes) -> None:
-        self.stream.write(line)
-        self.sum.add(line)
+        self.buffer += line
+        if len(self.buffer) >= BUFFER:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.sum.add(self.buffer)
+        self.stream.write(self.buffer)
+        self.buffer.clear()
 
     def close(self) -> Entry:
-        self.stream.flush()
+        self._flush()
         os.fsync(self.stream.fileno())
         self.stream.close()
         return self.sum.entry()
+
+
+def checked_lines(path: Path, recorded: Entry) -> Iterator[bytes]:
+    """The lines of a work file, each with its newline, read and hashed a block at a time; once all are
+    given, raises Damaged unless the file is what its ledger recorded."""
+    seen = Checksum()
+    partial = b""
+    try:
+        with path.open("rb") as stream:
+            while block := stream.read(BLOCK):
+                seen.add(block)
+                lines = (partial + block).split(b"\n")
+                partial = lines.pop()
+                for line in lines:
+                    yield line + b"\n"
+    except OSError as exc:
+        raise Damaged(path, exc.strerror or str(exc)) from exc
+    if partial:
+        yield partial
+    seen.check(path, recorded)
 
 
 def verify(path: Path, recorded: Entry) -> None:
@@ -118,7 +149,7 @@ def verify(path: Path, recorded: Entry) -> None:
     seen = Checksum()
     try:
         with path.open("rb") as stream:
-            while block := stream.read(1 << 20):
+            while block := stream.read(BLOCK):
                 seen.add(block)
     except OSError as exc:
         raise Damaged(path, exc.strerror or str(exc)) from exc
