@@ -70,38 +70,44 @@ def too_much(patient: str, size: int, limit: int) -> Outcome:
     return Outcome(patient, error={"patient": patient, "status": 413, "problems": [problem]})
 
 
-def _lines(pieces: list[Piece]) -> Iterator[tuple[str, bytes]]:
-    """(patient, spilled line) of every piece, each checked against its ledger entry (every pass: a
-    SHA-256 costs less than a tenth of reading the lines)."""
+def _lines(pieces: list[Piece]) -> Iterator[tuple[str, bytes, int]]:
+    """(patient, spilled line, the size of its resource as an NDJSON line) of every piece, each checked
+    against its ledger entry (every pass: a SHA-256 costs less than a tenth of reading the lines)."""
     for path, entry in pieces:
         for text in checked_lines(path, entry):
-            yield text[: text.index(b"\t")].decode("utf-8"), text
+            who = text.index(b"\t")
+            resource = text.index(b"\t", text.index(b"\t", who + 1) + 1) + 1
+            yield text[:who].decode("utf-8"), text, len(text) - resource
 
 
-def grouped(task: Task) -> Iterator[tuple[str, list[Located] | None, int]]:
-    """The partition's patients in sorted order, each with its lines (None when over the limit) and
-    their size in the spill."""
+def grouped(task: Task) -> Iterator[tuple[str, list[Located] | None, int, int]]:
+    """The partition's patients in sorted order, each with its lines (None when over the limit), their
+    size as NDJSON (what the limit is about) and in the spill (what the progress display counts)."""
     if sum(entry.size for _, entry in task.pieces) <= BATCH_BYTES:
         yield from _group(task, None)
         return
     sizes: dict[str, int] = defaultdict(int)
-    for patient, text in _lines(task.pieces):  # a first pass for the sizes
-        sizes[patient] += len(text)
+    spilled: dict[str, int] = defaultdict(int)
+    for patient, text, size in _lines(task.pieces):  # a first pass for the sizes
+        sizes[patient] += size
+        spilled[patient] += len(text)
     for batch in _batches(sizes, task.max_patient_bytes):
         if isinstance(batch, str):
-            yield batch, None, sizes[batch]
+            yield batch, None, sizes[batch], spilled[batch]
         else:
             yield from _group(task, batch)
 
 
-def _group(task: Task, batch: set[str] | None) -> Iterator[tuple[str, list[Located] | None, int]]:
+def _group(task: Task, batch: set[str] | None) -> Iterator[tuple[str, list[Located] | None, int, int]]:
     """One pass over the pieces grouping the patients of ``batch`` (all when None)."""
     groups: dict[str, list[Located] | None] = {}
     sizes: dict[str, int] = defaultdict(int)
-    for patient, text in _lines(task.pieces):
+    spilled: dict[str, int] = defaultdict(int)
+    for patient, text, size in _lines(task.pieces):
         if batch is not None and patient not in batch:
             continue
-        sizes[patient] += len(text)
+        sizes[patient] += size
+        spilled[patient] += len(text)
         lines = groups.get(patient, [])
         if lines is None:
             continue
@@ -113,7 +119,7 @@ def _group(task: Task, batch: set[str] | None) -> Iterator[tuple[str, list[Locat
         _, file, line, raw = text.rstrip(b"\n").split(b"\t", 3)
         lines.append((int(file), int(line), raw))
     for patient in sorted(groups):
-        yield patient, groups.pop(patient), sizes[patient]
+        yield patient, groups.pop(patient), sizes[patient], spilled[patient]
 
 
 def _batches(sizes: dict[str, int], limit: int) -> Iterator[set[str] | str]:
@@ -147,9 +153,9 @@ def assess_partition(
     tally = ResultTally()
     patients = size = 0  # since the last report
     with OutcomeWriter(tmp) as writer:
-        for patient, lines, nbytes in grouped(task):
+        for patient, lines, ndjson, nbytes in grouped(task):
             if lines is None:
-                outcome = too_much(patient, nbytes, task.max_patient_bytes)
+                outcome = too_much(patient, ndjson, task.max_patient_bytes)
             else:
                 outcome = screen_group(assessor, patient, lines, task.when)
             writer.write(outcome)

@@ -62,7 +62,7 @@ def _assess(
     assessor = assessor_for(max_entries)
     for patient, lines in groups:
         located: list[Located] = list(lines)
-        size = sum(len(raw) for _, _, raw in located)
+        size = sum(len(raw) + 1 for _, _, raw in located)  # as NDJSON, as the local engine counts it
         if size > max_bytes:
             yield len(located), too_much(patient, size, max_bytes)
         else:

@@ -124,14 +124,16 @@ def test_spark_engine_refuses_what_the_local_engine_refuses_before_starting_spar
 def test_spark_engine_applies_the_line_and_file_limits_as_the_local_engine_does(
     java: None, export: Export, tmp_path: Path
 ) -> None:
-    """An over-long line (plain and gzip), and a gzip file over the decompression limit: the same
-    problem lines, counts and results from both engines."""
+    """An over-long line (plain and gzip), a gzip file over the decompression limit (the byte past it is
+    in line 4), patients over the byte limit: the same problem lines, refusals, counts and results from
+    both engines."""
     folder = tmp_path / "export"
     shutil.copytree(export.folder, folder)
     bomb = b'{"resourceType": "Patient", "id": "p"}\n' + b"0" * (300 << 10) + b"\n"
     (folder / "Basic.ndjson.gz").write_bytes(gzip.compress(bomb * 2))
     (folder / "Long.ndjson").write_bytes(b"[]\n" + b" " * (100 << 10) + b"1\n{}\n")
-    limits = ["--max-line-bytes", "64K", "--max-decompressed-bytes", "500K", "--as-of", AS_OF]
+    limits = ["--max-line-bytes", "64K", "--max-decompressed-bytes", "500K", "--max-patient-bytes", "3K"]
+    limits += ["--as-of", AS_OF]
     assert screen(folder, tmp_path / "local", "--workers", "2", *limits) == 0
     command = [sys.executable, "-m", "service.cli", "screen", str(folder), "--out", str(tmp_path / "spark")]
     run_spark([*command, "--engine", "spark", "--workers", "2", *limits])
@@ -139,3 +141,5 @@ def test_spark_engine_applies_the_line_and_file_limits_as_the_local_engine_does(
     problems = (tmp_path / "spark" / "input-problems.ndjson").read_text()
     assert '"file": "Basic.ndjson.gz", "line": 4, "kind": "too-large"' in problems
     assert '"file": "Long.ndjson", "line": 2, "kind": "too-long"' in problems
+    refused = (tmp_path / "spark" / "not-assessed.ndjson").read_text()
+    assert refused.count("(--max-patient-bytes)") > 5
