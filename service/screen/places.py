@@ -68,7 +68,7 @@ def prepare_out(out: Path, force: bool) -> None:
     """Refuse a finished OUTDIR (InvalidInput) unless ``force``, which clears what a run left there (the
     outputs and the work folder; nothing else of OUTDIR)."""
     work = WorkDir(out / WORK)
-    shutil.rmtree(work.root.with_name(WORK + ".removed"), ignore_errors=True)  # a removal cut short
+    shutil.rmtree(work.removed, ignore_errors=True)  # a removal cut short
     left = [name for name in FINISHED if (out / name).exists()]
     if force:
         work.remove()

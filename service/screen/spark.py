@@ -75,8 +75,8 @@ def _read_checked(limits: Limits, chunk: Chunk) -> Iterator[Record]:
     if error is None:
         yield from _read(limits, chunk)
         return
-    tally, _ = too_large(chunk, error)
-    yield "problem", (chunk.file.index, error.line, TOO_LARGE, f"{error}: the file is skipped")
+    tally, problem = too_large(chunk, error)
+    yield "problem", (chunk.file.index, error.line, TOO_LARGE, problem)
     yield "tally", tally.to_json()
 
 

@@ -139,12 +139,13 @@ def over_limit(chunk: Chunk, limits: Limits) -> TooLarge | None:
     return None
 
 
-def too_large(chunk: Chunk, error: TooLarge) -> tuple[InputTally, bytes]:
-    """A file over the decompression limit is skipped whole: its one count and problem line."""
+def too_large(chunk: Chunk, error: TooLarge) -> tuple[InputTally, str]:
+    """A file over the decompression limit is skipped whole: its one count, and the problem to report
+    at ``error.line``."""
     tally = InputTally()
-    kind = Line(TOO_LARGE, problem=f"{error}: the file is skipped")
-    tally.count(kind, chunk.file.name)
-    return tally, problem_line(chunk.file.name, error.line, kind.kind, kind.problem or "")
+    problem = f"{error}: the file is skipped"
+    tally.count(Line(TOO_LARGE, problem=problem), chunk.file.name)
+    return tally, problem
 
 
 def spill_chunk(
@@ -178,8 +179,8 @@ def spill_chunk(
         pieces.clear()
         problems.close()
         problems = LineFile(work.problems(chunk.name))
-        tally, text = too_large(chunk, error)
-        problems.write(text)
+        tally, problem = too_large(chunk, error)
+        problems.write(problem_line(file.name, error.line, TOO_LARGE, problem))
     written = {str(p): out.close().to_json() for p, out in sorted(pieces.items())}
     ledger = {
         "file": file.name,

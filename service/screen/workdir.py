@@ -215,14 +215,18 @@ class WorkDir:
         ours = (SETTINGS, SETTINGS + ".tmp")
         return self.root.is_dir() and any(p.name not in ours for p in self.root.iterdir())
 
+    @property
+    def removed(self) -> Path:
+        """Where the folder goes to be deleted (and what a crash while deleting it leaves)."""
+        return self.root.with_name(self.root.name + ".removed")
+
     def remove(self) -> None:
         """Out of the way at once (a rename), then deleted: a crash part-way leaves no half work folder."""
+        shutil.rmtree(self.removed, ignore_errors=True)
         if self.root.exists():
-            gone = self.root.with_name(self.root.name + ".removed")
-            shutil.rmtree(gone, ignore_errors=True)
-            self.root.rename(gone)
-            sync_folder(gone.parent)
-            shutil.rmtree(gone)
+            self.root.rename(self.removed)
+            sync_folder(self.root.parent)
+            shutil.rmtree(self.removed)
 
 
 def _settings(data: dict[str, Any]) -> dict[str, Any]:
