@@ -38,8 +38,11 @@ class TooLarge(Exception):
     """The decompressed file went past ``Limits.max_decompressed`` in line ``line``."""
 
     def __init__(self, line: int, limit: int):
-        super().__init__(f"decompresses to more than {limit:,} bytes (--max-decompressed-bytes)")
-        self.line = line
+        super().__init__(line, limit)  # as given, so that it can cross from a worker process intact
+        self.line, self.limit = line, limit
+
+    def __str__(self) -> str:
+        return f"decompresses to more than {self.limit:,} bytes (--max-decompressed-bytes)"
 
 
 class LineReader:
