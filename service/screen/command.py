@@ -1,8 +1,12 @@
 """``neckcheck screen INPUT --out OUTDIR``: the command-line shell over the two engines.
 
-Exit status: 0 when the run finished (malformed lines and refused patients are reported, not fatal);
-2 for an input that cannot be screened (no such export, a remote manifest URL, a bad --as-of, an OUTDIR
-holding an unfinished run with other settings); 130 when interrupted (run the same command again to
+Exit status: 0 when the run finished and its summary agrees with its outputs (malformed lines, lines
+over the limit and refused patients are reported, not fatal); 2 for a command that cannot be run as
+given (no such export, a remote manifest URL or one naming files outside its folder, OUTDIR inside the
+export or the export inside OUTDIR, a finished OUTDIR without --force, a bad --as-of, an OUTDIR holding
+an unfinished run with other settings or damaged settings), before anything of the export is read; 3 when
+the run found its own work damaged or its outputs disagreeing with its summary (the message names the
+file; run the same command again to redo it); 130 when interrupted (run the same command again to
 continue); 1 when an optional dependency is missing.
 """
 
@@ -11,21 +15,48 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from service.errors import ConfigError, NeckcheckError
 from service.screen.job import Job, evaluation_time
+from service.screen.partitions import MAX_PATIENT_BYTES
+from service.screen.places import check_apart
 from service.screen.progress import make_progress
+from service.screen.reader import MAX_DECOMPRESSED, MAX_LINE, Limits
+from service.screen.reconcile import Unsound
+from service.screen.workdir import Damaged
 
-EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+EXIT_BAD_INPUT, EXIT_UNSOUND, EXIT_INTERRUPTED = 2, 3, 130
 NEEDS = {"local": ("matplotlib",), "spark": ("matplotlib", "pyspark")}
+_SIZE = re.compile(r"(\d+)\s*([KMGT]?)i?B?", re.IGNORECASE)
+
+
+def size(text: str) -> int:
+    """A byte count for a flag: ``16777216``, ``16M``, ``16MiB``, ``64G`` (binary units)."""
+    found = _SIZE.fullmatch(text.strip())
+    if found is None or int(found.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 16M, 64G)")
+    return int(found.group(1)) << (10 * " KMGT".index(found.group(2).upper() or " "))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="Bulk Data export: a directory of *.ndjson(.gz), or its manifest JSON")
-    parser.add_argument("--out", required=True, help="output directory (created; an unfinished run resumes)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output directory outside the export (an unfinished run resumes)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace a finished run in OUTDIR")
+    parser.add_argument(
+        "--allow-dir",
+        action="append",
+        default=[],
+        type=Path,
+        help="a folder a manifest may name files in, besides its own (repeatable)",
+    )
     parser.add_argument(
         "--as-of",
         help="evaluation time (FHIR dateTime): later-dated evidence is not used; default: one clock "
@@ -42,6 +73,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-entries", type=int, default=100_000, help="resources per patient before a patient is refused"
     )
     parser.add_argument(
+        "--max-line-bytes", type=size, default=MAX_LINE, help="a longer line is reported and skipped (16M)"
+    )
+    parser.add_argument(
+        "--max-decompressed-bytes",
+        type=size,
+        default=MAX_DECOMPRESSED,
+        help="a .gz file giving more is reported and skipped (64G)",
+    )
+    parser.add_argument(
+        "--max-patient-bytes",
+        type=size,
+        default=MAX_PATIENT_BYTES,
+        help="a patient with more NDJSON is refused unread (64M)",
+    )
+    parser.add_argument(
         "--progress-every", type=float, default=10.0, help="seconds between progress lines when not a TTY"
     )
 
@@ -56,13 +102,19 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     progress = make_progress(sys.stderr, args.progress_every)
     try:
+        source, out = Path(args.input), Path(args.out)
+        check_apart(source, out)
         job = Job(
-            source=Path(args.input),
-            out=Path(args.out),
+            source=source,
+            out=out,
             when=evaluation_time(args.as_of),
             workers=args.workers,
             partitions=args.partitions,
             max_entries=args.max_entries,
+            limits=Limits(args.max_line_bytes, args.max_decompressed_bytes),
+            max_patient_bytes=args.max_patient_bytes,
+            allowed=tuple(args.allow_dir),
+            force=args.force,
         )
         if args.engine == "spark":
             from service.screen.spark import run_spark
@@ -71,11 +123,15 @@ def run(args: argparse.Namespace) -> int:
         else:
             from service.screen.local import run_local
 
-            data = run_local(job, progress)
+            data = run_local(job, progress, _note)
     except NeckcheckError as error:
         progress.close()
         print(f"neckcheck: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (Damaged, Unsound) as error:
+        progress.close()
+        print(f"neckcheck: {error}; run the same command again to redo it", file=sys.stderr)
+        return EXIT_UNSOUND
     except KeyboardInterrupt:
         progress.close()
         print(
@@ -87,12 +143,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _note(message: str) -> None:
+    print(f"neckcheck: {message}", file=sys.stderr, flush=True)
+
+
 def report(data: dict[str, Any], out: Path) -> str:
     """The few numbers to read on the terminal; everything else is in summary.json."""
     patients = data["patients"]
     risks = ", ".join(f"{risk} {n:,}" for risk, n in data["byRisk"].items())
-    malformed = data["input"]["lines"].get("malformed", 0)
+    lines = data["input"]["lines"]
     skipped = sum(data["input"]["skippedTypes"].values())
+    unread = ""
+    if lines.get("too-long") or data["input"]["tooLargeFiles"]:
+        unread = (
+            f"lines over --max-line-bytes {lines.get('too-long', 0):,}, "
+            f"files over --max-decompressed-bytes {len(data['input']['tooLargeFiles']):,} "
+            "(skipped, listed in input-problems.ndjson)\n"
+        )
     return "\n".join(
         [
             f"screened {patients['withResult']:,} patients with a result ({risks}); "
@@ -100,7 +167,7 @@ def report(data: dict[str, Any], out: Path) -> str:
             f"escalation due, no matching ServiceRequest in the data: "
             f"{data['escalationWithoutServiceRequest']['patients']:,} patients",
             f"no facts {patients['noFacts']:,}, not assessed {patients['notAssessed']:,}, "
-            f"malformed lines {malformed:,}, skipped resources {skipped:,}",
-            f"written to {out}/ (results.ndjson, fhir/, summary.json, summary.png)",
+            f"malformed lines {lines.get('malformed', 0):,}, skipped resources {skipped:,}",
+            f"{unread}written to {out}/ (results.ndjson, fhir/, summary.json, summary.png)",
         ]
     )

@@ -18,13 +18,17 @@ from service.errors import InvalidInput
 from service.intake.fields import parse_datetime
 from service.output.references import fhir_datetime
 from service.screen.inputs import InputFile
+from service.screen.partitions import MAX_PATIENT_BYTES
 from service.screen.patient import EvaluationTime
+from service.screen.places import WORK
+from service.screen.reader import Limits
 from service.screen.spill import CHUNK_BYTES
 from service.screen.workdir import WorkDir
 
 PARTITION_BYTES = 2 << 20  # about this much NDJSON per partition: what one worker holds at a time
 GZIP_RATIO = 8  # NDJSON of FHIR compresses about this much
 MIN_PARTITIONS, MAX_PARTITIONS = 8, 2048
+LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,14 @@ class Job:
     partitions: int  # 0: chosen from the export's size
     max_entries: int
     chunk_bytes: int = CHUNK_BYTES  # a larger uncompressed file is read in parallel chunks
+    limits: Limits = LIMITS
+    max_patient_bytes: int = MAX_PATIENT_BYTES
+    allowed: tuple[Path, ...] = ()  # folders a manifest may name files in, besides its own
+    force: bool = False  # replace a finished run in OUTDIR
 
     @property
     def work(self) -> WorkDir:
-        return WorkDir(self.out / ".work")
+        return WorkDir(self.out / WORK)
 
     def evaluation_time(self) -> dict[str, str]:
         if self.when.as_of is not None:
@@ -54,6 +62,9 @@ class Job:
             "partitions": self.partitions or default_partitions(files),
             "maxEntries": self.max_entries,
             "chunkBytes": self.chunk_bytes,
+            "maxLineBytes": self.limits.max_line,
+            "maxDecompressedBytes": self.limits.max_decompressed,
+            "maxPatientBytes": self.max_patient_bytes,
             "ruleSet": rule_set,
         }
 

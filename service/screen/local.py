@@ -2,14 +2,17 @@
 processes, then gather the partitions' outputs into OUTDIR.
 
 Resumable: files already spilled and partitions already assessed (their ledgers in OUTDIR/.work) are not
-done again. Processes are started with ``spawn`` (no inherited threads or locks); with one worker the
-work runs in this process.
+done again, once every file their ledgers name has been read back and found as recorded; what is not is
+said (``note``) and done again. A damaged file found during the run stops it (``workdir.Damaged``) with
+its ledger withdrawn, so the same command redoes it. Before the run says it finished, the summary is
+recounted from the outputs (``reconcile``). Processes are started with ``spawn`` (no inherited threads
+or locks); with one worker the work runs in this process.
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing
+import os
 import shutil
 import signal
 import time
@@ -19,14 +22,16 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
-from service.screen.inputs import list_inputs
 from service.screen.job import Job, assessor_for
 from service.screen.outputs import INPUT_PROBLEMS, PER_PATIENT
-from service.screen.partitions import TALLY, assess_partition
+from service.screen.partitions import Part, Task, assess_partition, read_part
+from service.screen.places import inputs_for
 from service.screen.progress import Progress
-from service.screen.spill import Chunk, chunks, spill_chunk
+from service.screen.reconcile import reconcile
+from service.screen.spill import Chunk, Spilled, chunks, read_spilled, spill_chunk
 from service.screen.summary import summary, write_summary
 from service.screen.tally import InputTally, ResultTally
+from service.screen.workdir import Checksum, Damaged, Entry, WorkDir, read_ledger, sync_folder, verify
 
 
 class Counters:
@@ -60,37 +65,52 @@ class Counters:
 
 def _spill_task(args: tuple[Chunk, Job]) -> None:
     chunk, job = args
-    spill_chunk(chunk, job.work, job.partitions, Counters.report)
+    spill_chunk(chunk, job.work, job.partitions, job.limits, Counters.report)
 
 
-def _assess_task(args: tuple[int, Job]) -> None:
-    partition, job = args
-    assess_partition(assessor_for(job.max_entries), job.work, partition, job.when, Counters.report)
+def _assess_task(args: tuple[Task, Job]) -> None:
+    task, job = args
+    assess_partition(assessor_for(job.max_entries), job.work, task, Counters.report)
 
 
-def run_local(job: Job, progress: Progress) -> dict[str, Any]:
-    """Run (or continue) the job; returns the summary written to OUTDIR/summary.json."""
+def _quiet(message: str) -> None:
+    """The default for ``note``: nothing said."""
+
+
+def run_local(job: Job, progress: Progress, note: Callable[[str], None] = _quiet) -> dict[str, Any]:
+    """Run (or continue) the job; returns the summary written to OUTDIR/summary.json. ``note`` is told of
+    each damaged file found in the work folder and done again."""
     started = time.monotonic()
-    files = list_inputs(job.source)
+    files = inputs_for(job.source, job.out, job.allowed, job.force)
     table = assessor_for(job.max_entries).table
     job = job.resume(files, f"{table.id} {table.version}")
     work = job.work
     pieces = [c for f in files for c in chunks(f, job.chunk_bytes)]
-    to_spill = [c for c in pieces if not work.spilled(c.name).exists()]
-    to_assess = [p for p in range(job.partitions) if not work.part(p).exists()]
+    parts = _finished_parts(work, job.partitions, note)
+    to_assess = [p for p in range(job.partitions) if p not in parts]
+    spilled = _spilled(work, pieces, set(to_assess), note)
+    to_spill = [c for c in pieces if c.name not in spilled]
     with _Runner(job.workers) as runner:
         progress.phase("reading", sum(c.end - c.start for c in to_spill), "bytes")
         runner.run(_spill_task, [(c, job) for c in to_spill], progress)
-        resources = sum(piece.stat().st_size for p in to_assess for piece in work.pieces(p))
-        progress.phase("assessing", resources, "bytes")
-        runner.run(_assess_task, [(p, job) for p in to_assess], progress)
+        for chunk in to_spill:
+            spilled[chunk.name] = read_spilled(read_ledger(work.spilled(chunk.name)))
+        tasks = [_task(job, p, pieces, spilled) for p in to_assess]
+        progress.phase("assessing", sum(e.size for t in tasks for _, e in t.pieces), "bytes")
+        try:
+            runner.run(_assess_task, [(t, job) for t in tasks], progress)
+        except Damaged as damaged:
+            _withdraw(work, damaged.path)
+            raise
     progress.close()
+    for p in to_assess:
+        parts[p] = read_part(work, p)
     inputs, results = InputTally(), ResultTally()
     for chunk in pieces:
-        inputs.add(InputTally.from_json(json.loads(work.spilled(chunk.name).read_text())["tally"]))
+        inputs.add(spilled[chunk.name].tally)
     for p in range(job.partitions):
-        results.add(ResultTally.from_json(json.loads((work.part(p) / TALLY).read_text())))
-    _gather(job, pieces)
+        results.add(parts[p][0])
+    _gather(job, pieces, parts, spilled)
     run = {
         "engine": "local",
         "workers": job.workers,
@@ -99,27 +119,111 @@ def run_local(job: Job, progress: Progress) -> dict[str, Any]:
         "seconds": round(time.monotonic() - started, 2),
     }
     data = summary(inputs, results, table, len(files), run)
+    reconcile(job.out, data)
     write_summary(job.out, data)
-    shutil.rmtree(work.root)
+    work.remove()
     return data
 
 
-def _gather(job: Job, pieces: list[Chunk]) -> None:
-    """Concatenate the partitions' files (in partition order) and the problem reports (in file order)."""
+def _task(job: Job, partition: int, pieces: list[Chunk], spilled: dict[str, Spilled]) -> Task:
+    """A partition's pieces, in export order, with what their ledgers say they hold."""
+    found = [(job.work.piece(partition, c.name), spilled[c.name].pieces.get(partition)) for c in pieces]
+    return Task(partition, [(path, e) for path, e in found if e is not None], job.when, job.max_patient_bytes)
+
+
+def _finished_parts(work: WorkDir, partitions: int, note: Callable[[str], None]) -> dict[int, Part]:
+    """The partitions assessed by an earlier attempt whose outputs are as their ledger says; the others
+    are removed, to be assessed again."""
+    found: dict[int, Part] = {}
+    for p in range(partitions):
+        if not work.part(p).exists():
+            continue
+        try:
+            tally, entries = read_part(work, p)
+            for name, entry in entries.items():
+                verify(work.part(p) / name, entry)
+        except Damaged as damaged:
+            note(f"{damaged}; partition {p} is assessed again")
+            shutil.rmtree(work.part(p))
+            continue
+        found[p] = (tally, entries)
+    return found
+
+
+def _spilled(
+    work: WorkDir, pieces: list[Chunk], needed: set[int], note: Callable[[str], None]
+) -> dict[str, Spilled]:
+    """The chunks spilled by an earlier attempt whose problems and pieces for the partitions still to
+    assess are as their ledger says; the others are read again from the input."""
+    found: dict[str, Spilled] = {}
+    for chunk in pieces:
+        ledger = work.spilled(chunk.name)
+        if not ledger.exists():
+            continue
+        try:
+            try:
+                done = read_spilled(read_ledger(ledger))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise Damaged(ledger, f"not a chunk's ledger ({exc!r})") from exc
+            verify(work.problems(chunk.name), done.problems)
+            for p, entry in done.pieces.items():
+                if p in needed:
+                    verify(work.piece(p, chunk.name), entry)
+        except Damaged as damaged:
+            note(f"{damaged}; {chunk.file.name} is read again from the input")
+            ledger.unlink()
+            continue
+        found[chunk.name] = done
+    return found
+
+
+def _withdraw(work: WorkDir, path: Path) -> None:
+    """A spill piece found damaged during the run: its chunk's ledger is withdrawn, so the next run reads
+    the chunk again (its partition, not written, is assessed then)."""
+    if path.is_relative_to(work.root / "spill"):
+        work.spilled(path.parent.name).unlink(missing_ok=True)
+
+
+def _gather(job: Job, pieces: list[Chunk], parts: dict[int, Part], spilled: dict[str, Spilled]) -> None:
+    """Concatenate the partitions' files (in partition order) and the problem reports (in file order),
+    each checked against its ledger as it is copied."""
     work = job.work
     for name in PER_PATIENT:
-        _concatenate([work.part(p) / name for p in range(job.partitions)], job.out / name)
-    _concatenate([work.problems(c.name) for c in pieces], job.out / INPUT_PROBLEMS)
+        sources = [(work.part(p) / name, parts[p][1][name]) for p in range(job.partitions)]
+        _concatenate(work, sources, job.out / name)
+    problems = [(work.problems(c.name), spilled[c.name].problems) for c in pieces]
+    _concatenate(work, problems, job.out / INPUT_PROBLEMS)
 
 
-def _concatenate(sources: list[Path], target: Path) -> None:
+def _concatenate(work: WorkDir, sources: list[tuple[Path, Entry]], target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     with tmp.open("wb") as out:
-        for source in sources:
+        for source, entry in sources:
+            seen = Checksum()
             with source.open("rb") as stream:
-                shutil.copyfileobj(stream, out)
+                while block := stream.read(1 << 20):
+                    seen.add(block)
+                    out.write(block)
+            try:
+                seen.check(source, entry)
+            except Damaged:
+                tmp.unlink()
+                _remove(work, source)
+                raise
+        out.flush()
+        os.fsync(out.fileno())
     tmp.replace(target)
+    sync_folder(target.parent)
+
+
+def _remove(work: WorkDir, path: Path) -> None:
+    """A damaged file found while gathering: its partition, or its chunk, is done again by the next run."""
+    parts = work.root / "parts"
+    if path.is_relative_to(parts):
+        shutil.rmtree(parts / path.relative_to(parts).parts[0])
+    else:
+        _withdraw(work, path)
 
 
 class _Runner:
@@ -153,6 +257,8 @@ class _Runner:
 
         def show() -> None:
             done, patients = self.done.value, self.patients.value
+            if not done and not patients:
+                return  # nothing to say yet (a first line with no rate and no ETA)
             progress.advance(done - seen[0], patients - seen[1])
             seen[:] = [done, patients]
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 
 import orjson
 
 from service.screen.patient import Outcome
+from service.screen.workdir import Entry, LineFile, sync_folder
 
 RESULTS = "results.ndjson"
 RISK_ASSESSMENTS = "fhir/RiskAssessment.ndjson"
@@ -29,11 +29,14 @@ PER_PATIENT = (RESULTS, RISK_ASSESSMENTS, SERVICE_REQUESTS, NOT_ASSESSED, UNMATC
 
 
 class OutcomeWriter:
-    """Appends outcomes to the per-patient files under ``folder`` (a partition's, or OUTDIR itself)."""
+    """Appends outcomes to the per-patient files under ``folder`` (a partition's, or OUTDIR itself); once
+    closed, the files are durable and ``entries`` says what each holds (for a partition's ledger)."""
 
     def __init__(self, folder: Path):
         (folder / "fhir").mkdir(parents=True, exist_ok=True)
-        self.files: dict[str, BinaryIO] = {name: (folder / name).open("wb") for name in PER_PATIENT}
+        self.folder = folder
+        self.files = {name: LineFile(folder / name) for name in PER_PATIENT}
+        self.entries: dict[str, Entry] = {}
 
     def write(self, outcome: Outcome) -> None:
         if outcome.line is not None:
@@ -48,8 +51,10 @@ class OutcomeWriter:
             self.files[UNMATCHED].write(_line(missing))
 
     def close(self) -> None:
-        for stream in self.files.values():
-            stream.close()
+        if not self.entries:
+            self.entries = {name: out.close() for name, out in self.files.items()}
+            sync_folder(self.folder / "fhir")
+            sync_folder(self.folder)
 
     def __enter__(self) -> OutcomeWriter:
         return self

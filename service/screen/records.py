@@ -24,14 +24,16 @@ from service.intake.json_body import parse_json
 ASSESSED = frozenset({"Observation", "QuestionnaireResponse", "Patient", "Encounter"})
 COMPARED = "ServiceRequest"
 
-# what a line is, as counted in the summary
-ASSESS, COMPARE, SKIP, NO_PATIENT, MALFORMED, BLANK = (
+# what a line is, as counted in the summary (a file over the decompression limit is TOO_LARGE)
+ASSESS, COMPARE, SKIP, NO_PATIENT, MALFORMED, BLANK, TOO_LONG, TOO_LARGE = (
     "assess",
     "compare",
     "skip",
     "no-patient",
     "malformed",
     "blank",
+    "too-long",
+    "too-large",
 )
 
 
@@ -40,7 +42,7 @@ class Line:
     kind: str  # one of the names above
     resource_type: str | None = None
     patient: str | None = None  # "Patient/<id>" for ASSESS and COMPARE
-    problem: str | None = None  # why, for MALFORMED and NO_PATIENT
+    problem: str | None = None  # why, for MALFORMED, NO_PATIENT, TOO_LONG and TOO_LARGE
 
 
 def classify(raw: bytes) -> Line:
@@ -74,7 +76,8 @@ def patient_of(resource: dict[str, Any]) -> str | None:
     if not isinstance(reference, str):
         return None
     key = subject_key(reference)
-    return key if key.startswith("Patient/") else None
+    # a FHIR id (no tab or newline: the key is a field of the spill's lines) or no patient at all
+    return key if key.startswith("Patient/") and ID.fullmatch(key[len("Patient/") :]) else None
 
 
 _INT64 = 2.0**63  # orjson reads an integer beyond 64 bits as a float at least this large

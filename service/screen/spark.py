@@ -1,14 +1,17 @@
 """The Spark engine: the same job on Apache Spark (pyspark), for exports beyond one machine.
 
-Spark reads the NDJSON files (``.gz`` too) and numbers their lines, each line is classified by the same
-code as the local engine (``records.classify``), the resources are grouped by patient (``groupByKey``:
-Spark spills to disk as needed), and each group is assessed inside the executors by ``screen_group``,
-the function the local engine calls. The driver streams the outcomes back one partition at a time
-(``toLocalIterator``) and writes OUTDIR exactly as the local engine does, so ``results.ndjson`` is the
-same line for line once sorted.
+The executors read the export's files (gzip files whole, large plain ones in the local engine's chunks)
+with the local engine's reader and classifier (``spill.read_chunk``: the same line limits, line numbers
+and problem lines), the resources are grouped by patient (``groupByKey``: Spark spills to disk as
+needed), and each group is assessed inside the executors by ``screen_group``, the function the local
+engine calls. The driver streams the outcomes back one partition at a time (``toLocalIterator``) and
+writes OUTDIR exactly as the local engine does, so ``results.ndjson`` is the same line for line once
+sorted, and checks the summary against it (``reconcile``) before it reports success.
 
 Master: whatever ``spark-submit --master`` gave; else ``local[--workers]``, bound to 127.0.0.1 with the
-web UI off. Not resumable itself: Spark retries failed tasks; an interrupted Spark run starts again.
+web UI off. Not resumable itself: Spark retries failed tasks; an interrupted Spark run starts again
+(with ``--force`` once it has written outputs). A patient over ``--max-patient-bytes`` is refused as in
+the local engine, but Spark has grouped it first: the executors' memory is Spark's to bound.
 """
 
 from __future__ import annotations
@@ -16,36 +19,65 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import Any
 
-from service.screen.inputs import InputFile, list_inputs
+from service.errors import InvalidInput
+from service.screen.inputs import InputFile
 from service.screen.job import Job, assessor_for, default_partitions
 from service.screen.outputs import INPUT_PROBLEMS, OutcomeWriter, problem_line
-from service.screen.partitions import Located, screen_group
+from service.screen.partitions import Located, screen_group, too_much
 from service.screen.patient import EvaluationTime, Outcome
+from service.screen.places import inputs_for
 from service.screen.progress import Progress
-from service.screen.records import ASSESS, COMPARE, MALFORMED, NO_PATIENT, Line, classify
+from service.screen.reader import Limits
+from service.screen.reconcile import reconcile
+from service.screen.records import ASSESS, COMPARE, TOO_LARGE
+from service.screen.spill import Chunk, chunks, over_limit, read_chunk, too_large
 from service.screen.summary import summary, write_summary
 from service.screen.tally import InputTally, ResultTally
+from service.screen.workdir import LineFile
 
-Classified = tuple[int, int, Line, bytes]  # file index, line number, what it is, the line
-
-
-def _classified(file: int, numbered: tuple[bytes, int]) -> Classified:
-    raw, index = numbered
-    raw = raw.rstrip(b"\r")
-    return file, index + 1, classify(raw), raw
+Record = tuple[str, Any]  # ("line", (patient, located)), ("problem", (file, line, kind, why)), ("tally", ...)
 
 
-def _assess(max_entries: int, when: EvaluationTime, groups: Iterable[Any]) -> Iterator[tuple[int, Outcome]]:
+def _read(limits: Limits, chunk: Chunk) -> Iterator[Record]:
+    """Runs in an executor: one chunk's resources by patient, its problem lines, then its counts (a gzip
+    file was checked against the decompression limit first: ``_read_checked``)."""
+    tally = InputTally()
+    file = chunk.file
+    for number, kind, line in read_chunk(chunk, limits, tally):
+        if kind.kind in (ASSESS, COMPARE):
+            yield "line", (kind.patient, (file.index, number, line))
+        elif kind.problem is not None:
+            yield "problem", (file.index, number, kind.kind, kind.problem)
+    yield "tally", tally.to_json()
+
+
+def _assess(
+    max_entries: int, max_bytes: int, when: EvaluationTime, groups: Iterable[Any]
+) -> Iterator[tuple[int, Outcome]]:
     """Runs in an executor: each patient's lines → (how many lines, outcome)."""
     assessor = assessor_for(max_entries)
     for patient, lines in groups:
         located: list[Located] = list(lines)
-        yield len(located), screen_group(assessor, patient, located, when)
+        size = sum(len(raw) + 1 for _, _, raw in located)  # as NDJSON, as the local engine counts it
+        if size > max_bytes:
+            yield len(located), too_much(patient, size, max_bytes)
+        else:
+            yield len(located), screen_group(assessor, patient, located, when)
+
+
+def _read_checked(limits: Limits, chunk: Chunk) -> Iterator[Record]:
+    """``_read``, after making sure a gzip file is within the limit: a task's output cannot be taken back."""
+    error = over_limit(chunk, limits)
+    if error is None:
+        yield from _read(limits, chunk)
+        return
+    tally, problem = too_large(chunk, error)
+    yield "problem", (chunk.file.index, error.line, TOO_LARGE, problem)
+    yield "tally", tally.to_json()
 
 
 def session(job: Job) -> Any:
@@ -70,27 +102,32 @@ def run_spark(job: Job, progress: Progress) -> dict[str, Any]:
     from pyspark import StorageLevel
 
     started = time.monotonic()
-    files = list_inputs(job.source)
+    files = inputs_for(job.source, job.out, job.allowed, job.force)
+    if job.work.root.exists():
+        raise InvalidInput(
+            f"{job.out} holds an unfinished run of the local engine: continue it with --engine local, "
+            "or use --force to start again"
+        )
     table = assessor_for(job.max_entries).table
     partitions = job.partitions or default_partitions(files)
+    pieces = [c for f in files for c in chunks(f, job.chunk_bytes)]
     spark = session(job)
     try:
         sc = spark.sparkContext
         master = sc.master
-        lines = sc.union(
-            [
-                sc.textFile(str(f.path), use_unicode=False).zipWithIndex().map(partial(_classified, f.index))
-                for f in files
-            ]
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        records = (
+            sc.parallelize(pieces, len(pieces))
+            .flatMap(partial(_read_checked, job.limits))
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
         progress.phase("reading", 0, "lines")
-        inputs = _read(lines, files, job)
+        inputs = _input(records, files, job)
         progress.advance(sum(inputs.lines.values()))
         grouped = (
-            lines.filter(lambda c: c[2].kind in (ASSESS, COMPARE))
-            .map(lambda c: (c[2].patient, (c[0], c[1], c[3])))
+            records.filter(lambda r: r[0] == "line")
+            .map(lambda r: r[1])
             .groupByKey(partitions)
-            .mapPartitions(partial(_assess, job.max_entries, job.when))
+            .mapPartitions(partial(_assess, job.max_entries, job.max_patient_bytes, job.when))
         )
         results = ResultTally()
         progress.phase("assessing", inputs.lines[ASSESS] + inputs.lines[COMPARE], "resources")
@@ -110,33 +147,24 @@ def run_spark(job: Job, progress: Progress) -> dict[str, Any]:
         "seconds": round(time.monotonic() - started, 2),
     }
     data = summary(inputs, results, table, len(files), run)
+    reconcile(job.out, data)
     write_summary(job.out, data)
     return data
 
 
-def _tally(numbered: Iterable[Classified]) -> Iterator[tuple[str, Any]]:
-    """Runs in an executor: the partition's counts by (file, kind, type), and its problem lines."""
-    counts: Counter[tuple[int, str, str | None]] = Counter()
-    for file, number, line, _ in numbered:
-        counts[(file, line.kind, line.resource_type)] += 1
-        if line.kind in (MALFORMED, NO_PATIENT):
-            yield "problem", (file, number, line.kind, line.problem or "")
-    yield "counts", counts
-
-
-def _read(lines: Any, files: list[InputFile], job: Job) -> InputTally:
-    """One pass over the export for the counts and OUTDIR/input-problems.ndjson (sorted by file and line,
-    as the local engine writes it; problem lines are few, so they are sorted in the driver)."""
+def _input(records: Any, files: list[InputFile], job: Job) -> InputTally:
+    """The counts, and OUTDIR/input-problems.ndjson sorted by file and line as the local engine writes it
+    (problem lines are few, so they are sorted in the driver)."""
     tally = InputTally()
     problems = []
-    for kind, value in lines.mapPartitions(_tally).collect():
+    for kind, value in records.filter(lambda r: r[0] != "line").collect():
         if kind == "problem":
             problems.append(value)
-            continue
-        for (file, what, rtype), n in value.items():
-            tally.count(Line(what, rtype), files[file].name, n)
+        else:
+            tally.add(InputTally.from_json(value))
     job.out.mkdir(parents=True, exist_ok=True)
-    with (job.out / INPUT_PROBLEMS).open("wb") as out:
-        for file, number, what, problem in sorted(problems):
-            out.write(problem_line(files[file].name, number, what, problem))
+    out = LineFile(job.out / INPUT_PROBLEMS)
+    for file, number, what, problem in sorted(problems):
+        out.write(problem_line(files[file].name, number, what, problem))
+    out.close()
     return tally

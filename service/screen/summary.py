@@ -15,8 +15,10 @@ from typing import Any
 from service.rules.table import RISKS, RuleTable
 from service.screen.outputs import INPUT_PROBLEMS, NOT_ASSESSED, UNMATCHED
 from service.screen.tally import InputTally, ResultTally
+from service.screen.workdir import write_atomically
 
 STATUSES = ("final", "preliminary")
+SUMMARY, PICTURE = "summary.json", "summary.png"
 
 
 def summary(
@@ -33,6 +35,8 @@ def summary(
             "skippedTypes": dict(sorted(inputs.skipped.items())),
             "noPatientSubject": dict(sorted(inputs.no_patient.items())),
             "malformedByFile": dict(sorted(inputs.malformed.items())),
+            "tooLongByFile": dict(sorted(inputs.too_long.items())),
+            "tooLargeFiles": sorted(inputs.too_large),
             "problemsFile": INPUT_PROBLEMS,
         },
         "patients": {
@@ -59,8 +63,11 @@ def summary(
 
 
 def write_summary(folder: Path, data: dict[str, Any]) -> None:
-    (folder / "summary.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")
-    picture(data, folder / "summary.png")
+    """The picture first: summary.json, written last and atomically, is the mark of a finished run."""
+    picture(data, folder / PICTURE)
+    write_atomically(
+        folder / SUMMARY, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    )
 
 
 def picture(data: dict[str, Any], path: Path) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.screen.patient import Outcome
-from service.screen.records import ASSESS, COMPARE, MALFORMED, NO_PATIENT, SKIP, Line
+from service.screen.records import ASSESS, COMPARE, MALFORMED, NO_PATIENT, SKIP, TOO_LARGE, TOO_LONG, Line
 
 
 @dataclass
@@ -22,9 +22,14 @@ class InputTally:
     skipped: Counter[str] = field(default_factory=Counter)  # other types, skipped
     no_patient: Counter[str] = field(default_factory=Counter)  # by type
     malformed: Counter[str] = field(default_factory=Counter)  # by file
+    too_long: Counter[str] = field(default_factory=Counter)  # lines over --max-line-bytes, by file
+    too_large: Counter[str] = field(default_factory=Counter)  # files over --max-decompressed-bytes (1 each)
 
     def count(self, line: Line, file: str, n: int = 1) -> None:
-        """``n`` lines like ``line`` in ``file``."""
+        """``n`` lines like ``line`` in ``file`` (a file, for TOO_LARGE)."""
+        if line.kind == TOO_LARGE:
+            self.too_large[file] += n
+            return
         self.lines[line.kind] += n
         rtype = line.resource_type or ""
         if line.kind in (ASSESS, COMPARE):
@@ -35,10 +40,16 @@ class InputTally:
             self.no_patient[rtype] += n
         elif line.kind == MALFORMED:
             self.malformed[file] += n
+        elif line.kind == TOO_LONG:
+            self.too_long[file] += n
 
     def add(self, other: InputTally) -> None:
-        for name in ("lines", "types", "skipped", "no_patient", "malformed"):
+        for name in self.__dataclass_fields__:
             getattr(self, name).update(getattr(other, name))
+
+    def problems(self) -> int:
+        """The lines of input-problems.ndjson these counts stand for."""
+        return sum(self.lines[k] for k in (MALFORMED, NO_PATIENT, TOO_LONG)) + sum(self.too_large.values())
 
     def to_json(self) -> dict[str, Any]:
         return {name: dict(getattr(self, name)) for name in self.__dataclass_fields__}

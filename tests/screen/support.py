@@ -61,6 +61,18 @@ def patient_bundles(folder: Path) -> dict[str, dict[str, Any]]:
     }
 
 
+def finding(patient: str, rid: str) -> dict[str, Any]:
+    """An Observation of a finding (SNOMED CT 81680005, neck pain) recorded as present for ``patient``."""
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "81680005"}]},
+        "subject": {"reference": patient},
+        "valueBoolean": True,
+    }
+
+
 def parameters(bundle: dict[str, Any], as_of: str = AS_OF) -> dict[str, Any]:
     return {
         "resourceType": "Parameters",

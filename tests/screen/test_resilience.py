@@ -20,7 +20,7 @@ from service.screen.job import Job, evaluation_time
 from service.screen.local import run_local
 from service.screen.progress import LineProgress
 from service.screen.spill import chunks
-from tests.screen.support import AS_OF, read_ndjson, results, screen, sorted_lines
+from tests.screen.support import AS_OF, finding, read_ndjson, results, screen, sorted_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 NECKCHECK = [sys.executable, "-m", "service.cli"]
@@ -77,6 +77,8 @@ def test_unknown_types_are_skipped_and_counted_and_subjectless_facts_reported(tm
                 expected[kind] = expected.get(kind, 0) + 1
     extra = [
         {"resourceType": "Basic", "id": "b1", "code": {"text": "x"}},
+        finding("Patient/a\tb", "o-tab"),  # not a FHIR id: a tab or newline in it broke the spill
+        finding("Patient/a\nb", "o-newline"),
         {"resourceType": "Observation", "id": "o-no-subject", "status": "final", "code": {"text": "x"}},
         {
             "resourceType": "Observation",
@@ -91,12 +93,11 @@ def test_unknown_types_are_skipped_and_counted_and_subjectless_facts_reported(tm
     assert screen(export.folder, out, "--as-of", AS_OF, "--workers", "1") == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["input"]["skippedTypes"] == dict(sorted(expected.items()))
-    assert summary["input"]["noPatientSubject"] == {"Observation": 2}
+    assert summary["input"]["noPatientSubject"] == {"Observation": 4}
     assert summary["input"]["lines"]["blank"] == 1
     problems = read_ndjson(out / "input-problems.ndjson")
     assert [(p["file"], p["line"], p["kind"]) for p in problems] == [
-        ("Extra.ndjson", 2, "no-patient"),
-        ("Extra.ndjson", 3, "no-patient"),
+        ("Extra.ndjson", line, "no-patient") for line in (2, 3, 4, 5)
     ]
 
 
@@ -117,14 +118,7 @@ def test_a_truncated_gzip_file_is_read_as_far_as_it_goes(tmp_path: Path) -> None
 def test_a_patient_the_engine_refuses_is_listed_with_the_reason(tmp_path: Path) -> None:
     folder = tmp_path / "export"
     folder.mkdir()
-    good = {
-        "resourceType": "Observation",
-        "id": "ok",
-        "status": "final",
-        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "81680005"}]},
-        "subject": {"reference": "Patient/p1"},
-        "valueBoolean": True,
-    }
+    good = finding("Patient/p1", "ok")
     bad = {
         **good,
         "id": "two",

@@ -5,6 +5,7 @@ Spark 4 runs on Java 17 or later: a machine without one gets Debian's openjdk-17
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -102,3 +103,43 @@ def test_the_readme_spark_submit_command(java: None, export: Export, local: Path
     options = ["--master", "local[2]", *loopback, "--conf", "spark.ui.enabled=false"]
     run_spark([str(submit), *options, str(job), str(export.manifest), "--out", str(out), "--as-of", AS_OF])
     same_outputs(out, local)
+
+
+def test_spark_engine_refuses_what_the_local_engine_refuses_before_starting_spark(
+    export: Export, tmp_path: Path
+) -> None:
+    def refused(source: Path, out: Path) -> str:
+        command = [sys.executable, "-m", "service.cli", "screen", str(source), "--out", str(out)]
+        command += ["--engine", "spark", "--as-of", AS_OF]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 2, done.stderr
+        return done.stderr
+
+    assert "inside the export" in refused(export.folder, export.folder / "screen")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"output": [{"type": "Patient", "url": "file:///etc/passwd"}]}))
+    assert "outside the manifest's folder" in refused(manifest, tmp_path / "out")
+
+
+def test_spark_engine_applies_the_line_and_file_limits_as_the_local_engine_does(
+    java: None, export: Export, tmp_path: Path
+) -> None:
+    """An over-long line (plain and gzip), a gzip file over the decompression limit (the byte past it is
+    in line 4), patients over the byte limit: the same problem lines, refusals, counts and results from
+    both engines."""
+    folder = tmp_path / "export"
+    shutil.copytree(export.folder, folder)
+    bomb = b'{"resourceType": "Patient", "id": "p"}\n' + b"0" * (300 << 10) + b"\n"
+    (folder / "Basic.ndjson.gz").write_bytes(gzip.compress(bomb * 2))
+    (folder / "Long.ndjson").write_bytes(b"[]\n" + b" " * (100 << 10) + b"1\n{}\n")
+    limits = ["--max-line-bytes", "64K", "--max-decompressed-bytes", "500K", "--max-patient-bytes", "3K"]
+    limits += ["--as-of", AS_OF]
+    assert screen(folder, tmp_path / "local", "--workers", "2", *limits) == 0
+    command = [sys.executable, "-m", "service.cli", "screen", str(folder), "--out", str(tmp_path / "spark")]
+    run_spark([*command, "--engine", "spark", "--workers", "2", *limits])
+    same_outputs(tmp_path / "spark", tmp_path / "local")
+    problems = (tmp_path / "spark" / "input-problems.ndjson").read_text()
+    assert '"file": "Basic.ndjson.gz", "line": 4, "kind": "too-large"' in problems
+    assert '"file": "Long.ndjson", "line": 2, "kind": "too-long"' in problems
+    refused = (tmp_path / "spark" / "not-assessed.ndjson").read_text()
+    assert refused.count("(--max-patient-bytes)") > 5
