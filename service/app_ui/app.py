@@ -26,12 +26,13 @@ from service.app_ui import vendor
 from service.app_ui.loop import Reader, Turn, assess_chart, read_chart
 from service.app_ui.samples import samples
 from service.errors import NeckcheckError, NotFound, PrefetchUnavailable, Unsupported
-from service.http.auth import bearer_token, record, record_read, require_app_token, settings
+from service.http.auth import bearer_token, record, record_unassessed, require_app_token, settings
 from service.http.responses import json_response, locked_down
 from service.intake.json_body import parse_json
 from service.packaged import UI_STATIC
 from service.payloads.app import app_assess_request
 from service.security.fhir_servers import FhirBase, FhirServerPolicy
+from service.storage.audit import NOT_ASSESSED
 
 bp = Blueprint("app", __name__, url_prefix="/app")
 
@@ -208,13 +209,13 @@ def assess() -> Response:
     chart = read_chart(payload, token, assessor, reader, now)
     try:
         turn = assess_chart(chart, assessor, now)
-    except NeckcheckError:
-        record_read(chart.bundle, "app", "error")  # read, though what came back could not be assessed
+    except NeckcheckError:  # read, though what came back could not be assessed
+        record_unassessed(chart.bundle, "app", NOT_ASSESSED)
         raise
     if turn.assessment is not None:
         record(turn.assessment, chart.bundle, "app")
     else:
-        record_read(chart.bundle, "app", "no data")
+        record_unassessed(chart.bundle, "app")
     return _answer(turn)
 
 

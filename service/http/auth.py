@@ -11,7 +11,6 @@ NECKCHECK_INSECURE_DEV=1 turns all of it off.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -22,10 +21,8 @@ from werkzeug.sansio.utils import get_current_url
 from service.assess import Assessment
 from service.config import Settings
 from service.errors import Unauthorized
-from service.ids import random_uuid
-from service.output.identifiers import content_hash
 from service.security.fhir_servers import FhirServerPolicy
-from service.storage.audit import AuditEvent
+from service.storage.audit import NO_FACTS, AuditEvent
 
 
 def settings() -> Settings:
@@ -57,32 +54,12 @@ def record(assessment: Assessment, request_body: Any, channel: str, outputs: lis
     current_app.extensions["neckcheck.writer"].submit(event)
 
 
-def record_no_facts(read: Any, channel: str) -> None:
-    """Journal the audit record of a read that found nothing to assess: a chart was read all the same."""
+def record_unassessed(read: Any, channel: str, status: str = NO_FACTS) -> None:
+    """Journal the audit record of a read that gave no assessment (``AuditEvent.of_unassessed``): a chart
+    was read all the same."""
     table = current_app.extensions["neckcheck.assessor"].table
-    event = AuditEvent.of_no_facts(read, channel, g.get("caller") or "unknown", f"{table.id} {table.version}")
-    current_app.extensions["neckcheck.writer"].submit(event)
-
-
-def record_read(bundle: dict[str, Any], channel: str, status: str) -> None:
-    """Queue the audit record of a read that gave no assessment: nothing on record that the rules read
-    (``status`` "no data"), or data that could not be assessed ("error"). The chart was read all the same,
-    so it is recorded like an assessment: the input's hash and resource ids, no output, risk "unknown"."""
-    table = current_app.extensions["neckcheck.assessor"].table
-    read = [e["resource"] for e in bundle["entry"]]
-    ids = [f"{r['resourceType']}/{r['id']}"[:200] for r in read if isinstance(r.get("id"), str)]
-    event = AuditEvent(
-        id=random_uuid(),
-        at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        channel=channel,
-        caller=(g.get("caller") or "unknown")[:255],
-        rule_set=f"{table.id} {table.version}",
-        input_hash=content_hash(bundle),
-        input_ids=ids[:1000],
-        output_ids=[],
-        status=status,
-        risk="unknown",
-    )
+    caller = g.get("caller") or "unknown"
+    event = AuditEvent.of_unassessed(read, channel, caller, f"{table.id} {table.version}", status)
     current_app.extensions["neckcheck.writer"].submit(event)
 
 

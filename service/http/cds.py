@@ -18,7 +18,7 @@ from service.http.auth import (
     fhir_server_policy,
     public_base,
     record,
-    record_no_facts,
+    record_unassessed,
     require_token,
     settings,
 )
@@ -85,7 +85,7 @@ def call_service(service_id: str) -> Response:
     if result.assessment is not None:
         record(result.assessment, result.bundle, "cds")
     else:
-        record_no_facts(result.bundle, "cds")  # an empty answer is a read of the chart too
+        record_unassessed(result.bundle, "cds")  # an empty answer is a read of the chart too
     store = ext["neckcheck.feedback"]
     for card in result.response["cards"]:
         rules = [r.rule.id for r in result.assessment.decision.fired] if result.assessment else []

@@ -23,7 +23,10 @@ from service.output.identifiers import content_hash
 from service.storage.schema import audit
 from service.storage.writer import Record
 
-NO_FACTS = "no-facts"  # the status of a read that found nothing to assess
+# The status of a read that gave no assessment (the chart was read all the same, so it is audited): nothing
+# on it that the rules read, or data that could not be assessed (another patient's, unreadable FHIR).
+NO_FACTS = "no-facts"
+NOT_ASSESSED = "not-assessed"
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,8 @@ class AuditEvent(Record):
     input_hash: str
     input_ids: list[str]
     output_ids: list[str]
-    status: str  # final | preliminary | no-facts
-    risk: str  # the decision's risk; "none" with no-facts
+    status: str  # final | preliminary | no-facts | not-assessed
+    risk: str  # the decision's risk; "none" without an assessment
 
     @classmethod
     def of(
@@ -68,10 +71,14 @@ class AuditEvent(Record):
         )
 
     @classmethod
-    def of_no_facts(cls, bundle: Any, channel: str, caller: str, rule_set: str) -> AuditEvent:
-        """The record of a read that found nothing to assess (a CDS Hooks call on a chart with no fact the
-        rules use): the chart was read all the same. Status ``no-facts``, risk ``none``, no outputs."""
-        return cls._of_read(bundle, channel, caller, rule_set, content_hash(bundle), [], NO_FACTS, "none")
+    def of_unassessed(
+        cls, bundle: Any, channel: str, caller: str, rule_set: str, status: str = NO_FACTS
+    ) -> AuditEvent:
+        """The record of a read that gave no assessment (a hook call or an app turn on a chart with no fact
+        the rules use, or with data that could not be assessed): ``status`` says which; risk ``none``, no
+        outputs."""
+        assert status in (NO_FACTS, NOT_ASSESSED), status
+        return cls._of_read(bundle, channel, caller, rule_set, content_hash(bundle), [], status, "none")
 
     @classmethod
     def _of_read(

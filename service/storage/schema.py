@@ -47,7 +47,7 @@ audit = Table(
     Column("input_hash", String(64), nullable=False),
     Column("input_ids", Text, nullable=False),  # JSON list of "Type/id" of the input resources
     Column("output_ids", Text, nullable=False),  # JSON list of output identifier values
-    Column("status", String(16), nullable=False),  # final | preliminary
+    Column("status", String(16), nullable=False),  # final | preliminary | no-facts | not-assessed
     Column("risk", String(16), nullable=False),
 )
 

@@ -256,8 +256,8 @@ def test_a_turn_that_finds_nothing_on_record_is_audited(
     assert (record["channel"], record["caller"], record["status"], record["risk"]) == (
         "app",
         "dev",
-        "no data",
-        "unknown",
+        "no-facts",
+        "none",
     )
 
 

@@ -252,8 +252,8 @@ def test_a_turn_with_nothing_on_record_is_audited_too(
     assert (record["channel"], record["caller"], record["status"], record["risk"]) == (
         "app",
         SUBJECT,
-        "no data",
-        "unknown",
+        "no-facts",
+        "none",
     )
     assert record["input_ids"] == [] and record["output_ids"] == [] and len(record["input_hash"]) == 64
 
@@ -290,7 +290,7 @@ def test_data_about_another_patient_is_refused_and_its_read_audited(
     answer = service.turn(ehr.issue_token("p-asked", SCOPE), "p-asked", ehr.iss)
     assert answer.status_code == 422 and other != "p-asked"
     (record,) = service.audit()
-    assert (record["caller"], record["status"]) == (SUBJECT, "error")
+    assert (record["caller"], record["status"], record["risk"]) == (SUBJECT, "not-assessed", "none")
     assert record["input_ids"] and all(i.startswith("Observation/") for i in record["input_ids"])
 
 

@@ -387,7 +387,7 @@ def test_a_hook_call_that_finds_nothing_to_assess_is_audited_too(
     assert answer.status_code == 200 and answer.get_json() == {"cards": []}
     (record,) = records_of(app)
     assert (record["channel"], record["status"], record["risk"]) == ("cds", "no-facts", "none")
-    assert record["caller"] == "dev" and record["rule_set"] == "neckcheck-escalation 1.0.0"
+    assert record["caller"] == "dev" and record["rule_set"] == "neckcheck-escalation 1.1.0"
     assert record["output_ids"] == [] and len(record["input_hash"]) == 64
     read = [f"Patient/{patient}"] + (["Observation/bp-1"] if chart != "nothing on record" else [])
     assert record["input_ids"] == read
