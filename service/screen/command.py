@@ -166,6 +166,8 @@ def report(data: dict[str, Any], out: Path) -> str:
             f"preliminary {data['byStatus']['preliminary']:,}",
             f"escalation due, no matching ServiceRequest in the data: "
             f"{data['escalationWithoutServiceRequest']['patients']:,} patients",
+            f"stale readings (older than their lookback, not used) {data['staleReadings']['readings']:,} "
+            f"in {data['staleReadings']['patients']:,} patients",
             f"no facts {patients['noFacts']:,}, not assessed {patients['notAssessed']:,}, "
             f"malformed lines {lines.get('malformed', 0):,}, skipped resources {skipped:,}",
             f"{unread}written to {out}/ (results.ndjson, fhir/, summary.json, summary.png)",

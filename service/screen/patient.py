@@ -48,6 +48,7 @@ class Outcome:
     resources: list[dict[str, Any]] = field(default_factory=list)  # RiskAssessment, ServiceRequests
     escalation: tuple[str, ...] = ()  # proposed orders of moderate/high-risk rules
     unmatched: tuple[str, ...] = ()  # of those, the ones no ServiceRequest in the data matches
+    stale: tuple[str, ...] = ()  # the fact of each reading older than its lookback (rules.md §1): not used
     no_facts: bool = False
     error: dict[str, Any] | None = None
 
@@ -91,6 +92,7 @@ def screen_patient(
         resources=out,
         escalation=escalation,
         unmatched=tuple(k for k in escalation if k not in drafted),
+        stale=tuple(r.fact for r in result.intake.stale),
     )
 
 

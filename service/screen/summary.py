@@ -51,6 +51,12 @@ def summary(
         "byRiskAndStatus": {f"{r} {s}": results.risk_status[f"{r} {s}"] for r in RISKS for s in STATUSES},
         "patientsPerRule": {rule.id: results.rules[rule.id] for rule in table.rules},
         "missingFactsInPreliminary": [{"fact": fact, "patients": n} for fact, n in missing],
+        # readings older than their fact's lookback (rules.md §1): not used, so they count as unknown
+        "staleReadings": {
+            "readings": sum(results.stale.values()),
+            "patients": results.patients["with stale readings"],
+            "byFact": {fact: results.stale[fact] for fact in table.facts if results.stale[fact]},
+        },
         "escalationWithoutServiceRequest": {
             "patients": results.unmatched_patients,
             "byOrder": {

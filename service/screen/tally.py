@@ -70,6 +70,7 @@ class ResultTally:
     not_assessed: Counter[str] = field(default_factory=Counter)  # by HTTP status of the refusal
     escalation: Counter[str] = field(default_factory=Counter)  # patients per escalation order
     unmatched: Counter[str] = field(default_factory=Counter)  # ... with no matching ServiceRequest
+    stale: Counter[str] = field(default_factory=Counter)  # readings too old to count, by fact
     unmatched_patients: int = 0
 
     def count(self, outcome: Outcome) -> None:
@@ -91,6 +92,8 @@ class ResultTally:
         self.escalation.update(outcome.escalation)
         self.unmatched.update(outcome.unmatched)
         self.unmatched_patients += bool(outcome.unmatched)
+        self.stale.update(outcome.stale)
+        self.patients["with stale readings"] += bool(outcome.stale)
 
     def add(self, other: ResultTally) -> None:
         for name in self._counters():

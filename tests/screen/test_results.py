@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from flask.testing import FlaskClient
 
 from benchmarks.bulk_export import Export, write_export
 from service.assess import Assessor
+from service.errors import NeckcheckError
 from service.intake.fields import parse_datetime
 from service.screen.patient import results_line
 from tests.screen.support import AS_OF, parameters, patient_bundles, read_ndjson, results, screen
@@ -136,6 +138,26 @@ def test_summary_counts_agree_with_the_results(as_of_run: Path, assessor: Assess
     assert missing and all(n > 0 for n in missing.values())
     assert (as_of_run / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (as_of_run / ".work").exists()
+
+
+def test_the_summary_counts_stale_readings_as_assess_finds_them(
+    export: Export, as_of_run: Path, assessor: Assessor
+) -> None:
+    """Readings older than their fact's lookback (rules.md §1) are counted per fact, and the patients
+    with any: the same readings $assess lists as not used, for every patient of the export."""
+    found: Counter[str] = Counter()
+    patients = 0
+    for bundle in patient_bundles(export.folder).values():
+        try:
+            stale = assessor.run(bundle, as_of=parse_datetime(AS_OF, "asOf")).intake.stale
+        except NeckcheckError:
+            continue  # no fact, or refused: not in the counts
+        found.update(r.fact for r in stale)
+        patients += bool(stale)
+    counted = json.loads((as_of_run / "summary.json").read_text())["staleReadings"]
+    by_fact = {f: found[f] for f in assessor.table.facts if found[f]}  # in the rule table's order
+    assert counted == {"readings": found.total(), "patients": patients, "byFact": by_fact}
+    assert counted["readings"] > 0  # the export's months of records hold old readings
 
 
 def test_escalation_without_a_matching_service_request(as_of_run: Path, export: Export) -> None:
