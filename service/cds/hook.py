@@ -15,7 +15,7 @@ from service.cds.discovery import HOOKS, ORDER_SIGN, prefetch_templates
 from service.cds.draft_orders import drafted_orders
 from service.cds.fhir_client import FhirClient
 from service.cds.prefetch import gather
-from service.errors import InvalidInput, NoFacts, NotFound, Unprocessable
+from service.errors import InvalidInput, NeckcheckError, NoFacts, NotFound, Unprocessable
 from service.payloads.cds_hooks import hook_request
 from service.security.fhir_servers import FhirServerPolicy
 
@@ -33,6 +33,7 @@ class HookResult:
     fetched: tuple[str, ...]
     failures: tuple[str, ...]
     bundle: dict[str, Any]  # what was read, as a collection Bundle (for the audit record)
+    refused: NeckcheckError | None = None  # the chart was read but could not be assessed: answer this
 
 
 def run_hook(
@@ -71,9 +72,14 @@ def run_hook(
         assessment = assessor.run(bundle, now=when)
     except NoFacts:
         return nothing
+    except NeckcheckError as error:  # read, but not assessable: the caller audits the read, then answers
+        return HookResult({"cards": []}, None, gathered.fetched, gathered.failures, bundle, error)
     subject = assessment.intake.subject.get("reference")
     if subject != f"Patient/{patient_id}":
-        raise Unprocessable("the data is about another patient than context.patientId", "context.patientId")
+        refused = Unprocessable(
+            "the data is about another patient than context.patientId", "context.patientId"
+        )
+        return HookResult({"cards": []}, None, gathered.fetched, gathered.failures, bundle, refused)
     ctx = CardContext(plan_definition_url)
     if service_id == ORDER_SIGN:
         drafted = drafted_orders(request["context"].get("draftOrders"), assessor.book)

@@ -25,6 +25,7 @@ from service.http.auth import (
 from service.http.responses import json_response
 from service.intake.json_body import parse_json
 from service.payloads.cds_hooks import feedback_request
+from service.storage.audit import NOT_ASSESSED
 
 bp = Blueprint("cds", __name__, url_prefix="/cds-services")
 log = logging.getLogger("neckcheck.cds")
@@ -84,6 +85,9 @@ def call_service(service_id: str) -> Response:
     ext["neckcheck.metrics"].observe_fallback(result.fetched, result.failures)
     if result.assessment is not None:
         record(result.assessment, result.bundle, "cds")
+    elif result.refused is not None:  # the chart was read, so the read is audited before the 4xx
+        record_unassessed(result.bundle, "cds", NOT_ASSESSED)
+        raise result.refused
     else:
         record_unassessed(result.bundle, "cds")  # an empty answer is a read of the chart too
     store = ext["neckcheck.feedback"]

@@ -393,6 +393,21 @@ def test_a_hook_call_that_finds_nothing_to_assess_is_audited_too(
     assert record["input_ids"] == read
 
 
+def test_a_hook_call_whose_chart_cannot_be_assessed_is_audited_before_its_422(
+    make_app: Callable[..., Flask],
+) -> None:
+    """The prefetch holds another patient's data: the call is refused, but the chart was read."""
+    from tests.cds.support import hook_request
+
+    app = make_app()
+    request = hook_request("S1-observations.json", patientId="someone-else")
+    answer = app.test_client().post(PATIENT_VIEW, json=request)
+    assert answer.status_code == 422 and answer.get_json()["resourceType"] == "OperationOutcome"
+    (record,) = records_of(app)
+    assert (record["channel"], record["status"], record["risk"]) == ("cds", "not-assessed", "none")
+    assert record["output_ids"] == [] and any(i.startswith("Observation/") for i in record["input_ids"])
+
+
 @pytest.mark.parametrize(
     "route", ["/fhir/Questionnaire/$populate", "/fhir/Questionnaire/neckcheck-screen/$populate"]
 )
