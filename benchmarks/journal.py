@@ -9,8 +9,8 @@ patient-view call submits):
 * ``submit``         ``RecordWriter.submit``: line, write(2), queueing (the writer thread lingers meanwhile);
 * ``submit_sync0``   the same with NECKCHECK_JOURNAL_SYNC_MS=0: an fdatasync per record before the answer.
 
-The journal sits in a temporary folder (``--dir``, default $TMPDIR: the default spool's disk). Not part
-of ``make bench`` or ``make test``; ``python -m benchmarks.journal``.
+The journal sits in a temporary folder (``--dir``, default $TMPDIR: the default spool's disk).
+``make bench`` reports ``measure`` as an information row; alone: ``python -m benchmarks.journal``.
 """
 
 from __future__ import annotations
@@ -44,13 +44,11 @@ def records() -> list[Record]:
     return [event, CardRecord("0" * 36, "neckcheck-patient-view", "warning", "imaging-referral", now)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
-    parser.add_argument("--rounds", type=int, default=5000)
-    args = parser.parse_args()
+def measure(directory: Path, rounds: int) -> dict[str, dict[str, float]]:
+    """Per-record timings (``benchmarks.stats.summary``, milliseconds) of each case, the journal in a new
+    folder under ``directory``."""
     writer_module.LINGER = 3600.0  # the writer thread waits: only the request path is timed
-    folder = Path(tempfile.mkdtemp(prefix="neckcheck-journal-bench-", dir=args.dir))
+    folder = Path(tempfile.mkdtemp(prefix="neckcheck-journal-bench-", dir=directory))
     atexit.register(shutil.rmtree, folder)  # after the writers' own exit (atexit runs the last first)
     url = f"sqlite:///{folder / 'records.db'}"
 
@@ -72,7 +70,7 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name in cases}
     items = records()
     perf = time.perf_counter
-    for n in range(args.rounds):
+    for n in range(rounds):
         names = list(cases)
         names = names[n % len(names) :] + names[: n % len(names)]
         for name in names:
@@ -82,9 +80,17 @@ def main() -> None:
             started = perf()
             cases[name](record)
             samples[name].append(perf() - started)
-    print(f"journal in {args.dir}, {args.rounds} rounds (records: audit {len(items[0].line())} B, card)")
-    for name, values in samples.items():
-        s = summary(values)
+    return {name: summary(values) for name, values in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--rounds", type=int, default=5000)
+    args = parser.parse_args()
+    measured = measure(args.dir, args.rounds)
+    print(f"journal in {args.dir}, {args.rounds} rounds (records: an audit record and a card record)")
+    for name, s in measured.items():
         print(
             f"{name:14} median {s['median_ms'] * 1e3:8.1f} us   p95 {s['p95_ms'] * 1e3:8.1f} us   n={s['n']}"
         )

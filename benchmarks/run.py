@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -75,6 +76,17 @@ def audit_record_cost(n: int = 200) -> dict[str, Any]:
             "median_ms": statistics.median(ms),
             "p95_ms": ms[int(0.95 * len(ms)) - 1],
         }
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def journal_cost(rounds: int) -> dict[str, Any]:
+    """Informational: what the audit journal adds to each answer (benchmarks/journal.py): the append per
+    record with the default sync interval, and with NECKCHECK_JOURNAL_SYNC_MS=0 (an fdatasync each)."""
+    try:
+        from benchmarks.journal import measure
+
+        return measure(Path(tempfile.gettempdir()), rounds)
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
@@ -389,6 +401,14 @@ def print_table(results: dict[str, Any]) -> None:
             f"   (info) one audit write, as $assess/CDS now do per request: median {audit['median_ms']:.2f} ms, "
             f"p95 {audit['p95_ms']:.2f} ms"
         )
+    journal = results.get("journal", {})
+    if "submit" in journal:
+        log(
+            "   (info) the audit journal, per record on the answer's path: "
+            f"append {journal['submit']['median_ms'] * 1e3:.1f} us median "
+            f"(p95 {journal['submit']['p95_ms'] * 1e3:.1f} us); with NECKCHECK_JOURNAL_SYNC_MS=0 "
+            f"{journal['submit_sync0']['median_ms']:.2f} ms median (an fdatasync each)"
+        )
     print_http(results["http"])
     m = results["memory"]
     log(f"\n== Memory: one fresh process, {m.get('iterations', '?')} assessments of the small Bundle ==")
@@ -566,6 +586,7 @@ def main() -> int:
     log("In-process (assess vs orjson floor vs fhir.resources, round-robin):")
     inproc = inprocess.run_all(bundles.cases(), scale=scale, log=log)
     audit = audit_record_cost(50 if args.quick else 200)
+    journal = journal_cost(500 if args.quick else 5000)
     log("HTTP (gunicorn, 2 sync workers per app):")
     try:
         http = http_load.run_http(
@@ -586,6 +607,7 @@ def main() -> int:
         "meta": meta,
         "inprocess": inproc,
         "audit_record": audit,
+        "journal": journal,
         "http": http,
         "memory": mem,
         "screen": screen_report,
