@@ -32,7 +32,9 @@ class _Open(Schema):
 class FhirAuthorizationSchema(_Open):
     """§HTTP Request fhirAuthorization: the OAuth 2.0 access token for ``fhirServer``."""
 
-    access_token = fields.String(required=True, validate=validate.Length(min=1))
+    # RFC 6750 §2.1 b64token: what an HTTP Authorization header can carry; a token with other characters
+    # could never be sent to the FHIR server (it failed as a 500 when the header was encoded)
+    access_token = fields.String(required=True, validate=WholeText(r"^[A-Za-z0-9\-._~+/]+=*$"))
     token_type = fields.String(required=True, validate=validate.Equal("Bearer"))
     expires_in = fields.Integer(required=True, strict=True)
     scope = fields.String(required=True)

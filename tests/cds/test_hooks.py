@@ -208,6 +208,18 @@ def test_data_of_another_patient_is_refused(client: FlaskClient) -> None:
         (lambda r: r["context"].pop("patientId"), "patientId"),
         (lambda r: r.update(hook=7), "hook"),
         (lambda r: r.update(fhirAuthorization={"access_token": "x"}), "fhirAuthorization"),
+        (  # a token no Authorization header can carry: refused, never sent (it was a 500)
+            lambda r: r.update(
+                fhirAuthorization={
+                    "access_token": "t\u00f6k\u20acn",
+                    "token_type": "Bearer",
+                    "expires_in": 300,
+                    "scope": "patient/Observation.rs",
+                    "subject": "cds-service",
+                }
+            ),
+            "fhirAuthorization/access_token",
+        ),
         (lambda r: r.update(hook="order-sign"), "answers hook 'patient-view'"),
     ],
 )

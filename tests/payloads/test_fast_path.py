@@ -74,8 +74,12 @@ BAD_IDS = st.one_of(
 STRING = st.text(min_size=1, max_size=8)
 BAD_STRINGS = st.sampled_from(["", "x" * 200, "x" * 201, "\n"])
 BAD_INTEGERS = st.sampled_from([True, False, 1.0, 300.0, 1.5, "300", 2**70, -0.0])
+TOKEN = st.from_regex(r"[A-Za-z0-9\-._~+/]{1,12}={0,2}", fullmatch=True)  # RFC 6750 §2.1 b64token
+BAD_TOKENS = st.one_of(
+    TOKEN.map(lambda s: s + "\n"), st.sampled_from(["", "t\u00f6k\u20acn", "a b", "=abc", "\ud83d\ude00"])
+)
 AUTHORIZATION = obj(
-    access_token=field(STRING, BAD_STRINGS),
+    access_token=field(TOKEN, BAD_TOKENS),
     token_type=field(st.just("Bearer"), st.sampled_from(["bearer", "MAC", "Bearer\n"])),
     expires_in=field(st.integers(), BAD_INTEGERS),
     scope=field(st.text(max_size=8)),
