@@ -30,9 +30,9 @@ from fhir.resources.R4B.bundle import Bundle
 
 from benchmarks.stats import summary
 from service.assess import Assessor
-from service.http.responses import fhir_bytes
 from service.intake.json_body import parse_json
 from service.intake.strict import validate_strictly
+from service.web.responses import fhir_bytes
 
 MEASUREMENTS = (
     "assess_dict",

@@ -66,12 +66,12 @@ def _calls(part: str) -> Callable[[], object]:
     import logging
 
     from service.app import create_app
-    from service.cds.discovery import prefetch_templates
-    from service.cds.prefetch import gather
     from service.intake.bundle import read_bundle
     from service.intake.json_body import parse_json
     from service.output.bundle import output_bundle
     from service.payloads.cds_hooks import hook_request
+    from service.reader.record import gather
+    from service.reader.searches import prefetch_templates
     from service.rules.decide import decide
     from service.security.fhir_servers import FhirServerPolicy
 

@@ -29,8 +29,8 @@ import pstats  # noqa: E402
 
 from benchmarks.bundles import observations_bundle  # noqa: E402
 from service.assess import Assessor  # noqa: E402
-from service.http.responses import fhir_bytes  # noqa: E402
 from service.intake.json_body import parse_json  # noqa: E402
+from service.web.responses import fhir_bytes  # noqa: E402
 
 
 def patient_view(repeat: int) -> tuple[cProfile.Profile, str]:

@@ -110,7 +110,7 @@ def screen(source: Path, out: Path, *args: str) -> dict[str, Any]:
 def sample_against_assess(export: Path, out: Path, n: int = 1000) -> dict[str, Any]:
     """``Assessor.run`` on n patients' Bundles grouped here vs their lines in results.ndjson."""
     from service.assess import Assessor
-    from service.intake.fields import parse_datetime
+    from service.fhir_values import parse_datetime
     from service.screen.patient import results_line
 
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -14,14 +14,14 @@ from sqlalchemy import Engine
 from service.app_ui import app as clinician_app
 from service.app_ui import home
 from service.assess import Assessor
-from service.cds.discovery import prefetch_templates
-from service.cds.fhir_client import FhirClient, build_session
 from service.config import Settings
 from service.errors import ConfigError
 from service.http import cds, docs, errors, fhir, observability, ops
 from service.logs import configure as configure_logs
 from service.metrics import Metrics
 from service.payloads.cds_hooks import compile_validators
+from service.reader.client import FhirClient, build_session
+from service.reader.searches import prefetch_templates
 from service.security.app_tokens import AppTokens
 from service.security.introspection import Introspector
 from service.security.issuers import TrustedIssuer, load_trusted_issuers

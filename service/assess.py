@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from service.codebook import DEFAULT_CODES, CodeBook, check_against, load_codebook
+from service.ids import content_hash
 from service.intake.bundle import Intake, read_bundle
 from service.intake.request import Cardinality, unwrap
 from service.output.artefacts import operation_definition
 from service.output.bundle import output_bundle
-from service.output.identifiers import content_hash
 from service.output.questionnaire import check_layout
 from service.rules.decide import Decision, decide
 from service.rules.table import DEFAULT_TABLE, RuleTable, load_table

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from service.assess import Assessment, Assessor
 from service.config import Settings
 from service.errors import ConfigError, InvalidInput, NeckcheckError
-from service.intake.fields import parse_datetime
+from service.fhir_values import parse_datetime
 from service.intake.json_body import parse_json
 from service.output.bundle import OUTPUTS
 from service.output.operation_outcome import from_error

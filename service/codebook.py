@@ -85,6 +85,10 @@ class CodeBook:
     def canonical(self, resource_type: str, rid: str) -> str:
         return f"{self.canonical_base}/{resource_type}/{rid}"
 
+    def identifier(self, kind: str, value: str) -> dict[str, str]:
+        """A business identifier of ``kind`` (risk-assessment, service-request, ...) in neckcheck's system."""
+        return {"system": f"{self.canonical_base}/identifier/{kind}", "value": value}
+
 
 def _clean(coding: dict[str, Any]) -> Coding:
     return {k: coding[k] for k in ("system", "code", "display") if k in coding}

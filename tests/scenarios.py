@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from service.intake.fields import parse_datetime
+from service.fhir_values import parse_datetime
 
 SCENARIOS = Path(__file__).parent / "fixtures" / "scenarios"
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"

@@ -16,11 +16,9 @@ from typing import Any
 
 from service.codebook import CodeBook
 from service.errors import Unprocessable
-from service.intake.fields import INT32
-from service.output.guidance import questionnaire_canonical
-from service.output.identifiers import content_hash, stable_uuid
-from service.output.references import fhir_datetime
-from service.output.resources import identifier
+from service.fhir_values import INT32, fhir_datetime
+from service.ids import content_hash, stable_uuid
+from service.output.questionnaire import questionnaire_canonical
 from service.rules.table import RuleTable
 
 JSON = dict[str, Any]
@@ -100,7 +98,7 @@ def answers_response(
     digest = content_hash({"patient": patient_id, "authored": when, "answers": given})
     response: JSON = {
         "resourceType": "QuestionnaireResponse",
-        "identifier": identifier(book, "questionnaire-response", f"{digest[:32]}-answers"),
+        "identifier": book.identifier("questionnaire-response", f"{digest[:32]}-answers"),
         "questionnaire": questionnaire_canonical(book, table),
         "status": "completed",
         "subject": {"reference": f"Patient/{patient_id}"},

@@ -26,13 +26,14 @@ from service.app_ui import vendor
 from service.app_ui.loop import Reader, Turn, assess_chart, read_chart
 from service.app_ui.samples import samples
 from service.errors import NeckcheckError, NotFound, PrefetchUnavailable, Unsupported
-from service.http.auth import bearer_token, record, record_unassessed, require_app_token, settings
-from service.http.responses import json_response, locked_down
+from service.fhir_base import FhirBase
 from service.intake.json_body import parse_json
 from service.packaged import UI_STATIC
 from service.payloads.app import app_assess_request
-from service.security.fhir_servers import FhirBase, FhirServerPolicy
+from service.security.fhir_servers import FhirServerPolicy
 from service.storage.audit import NOT_ASSESSED
+from service.web.auth import bearer_token, record, record_unassessed, require_app_token, settings
+from service.web.responses import json_response, locked_down
 
 bp = Blueprint("app", __name__, url_prefix="/app")
 

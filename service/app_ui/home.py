@@ -11,9 +11,9 @@ from html import escape
 
 from flask import Blueprint, Response, current_app, send_from_directory
 
-from service.http.auth import public_base
-from service.http.responses import locked_down
 from service.packaged import UI_STATIC
+from service.web.auth import public_base
+from service.web.responses import locked_down
 
 bp = Blueprint("home", __name__)
 

@@ -4,7 +4,7 @@ Reading (``read_chart``) and assessing (``assess_chart``) are two steps, so the 
 record of a read even when what was read cannot be assessed.
 
 The data is read by the service, not trusted from the browser: from a FHIR server with the searches of
-the CDS prefetch (``service.cds.prefetch.gather``, the same deadline and the same list of servers a caller
+the CDS prefetch (``service.reader.record.gather``, the same deadline and the same list of servers a caller
 may make us contact), under the clinician's SMART access token, or from a packaged demo sample.
 """
 
@@ -18,12 +18,12 @@ from service.app_ui.answers import answers_response
 from service.app_ui.samples import sample
 from service.app_ui.screen import nothing_recorded, resource_times, screen
 from service.assess import Assessment, Assessor
-from service.cds.discovery import PATIENT
-from service.cds.fhir_client import FhirClient
-from service.cds.prefetch import NeededDataRefused, gather
 from service.errors import NoFacts, Unauthorized, Unprocessable
+from service.fhir_values import fhir_datetime
 from service.output.artefacts import questionnaire
-from service.output.references import fhir_datetime
+from service.reader.client import FhirClient
+from service.reader.record import NeededDataRefused, gather
+from service.reader.searches import PATIENT
 from service.security.fhir_servers import FhirServerPolicy
 
 JSON = dict[str, Any]
@@ -70,7 +70,7 @@ def read_chart(
     request: JSON, token: str | None, assessor: Assessor, reader: Reader, now: dt.datetime
 ) -> Chart:
     """``request``: an ``AppAssessSchema`` payload; ``token``: the SMART access token for its FHIR server,
-    already accepted for this patient by the caller (service/http/auth.py).
+    already accepted for this patient by the caller (service/web/auth.py).
 
     The answers are checked before the FHIR server is asked, so a turn refused for its answers has read
     nothing. A refusal of the token by the FHIR server is ``Unauthorized``, like every other refusal.

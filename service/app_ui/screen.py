@@ -14,10 +14,10 @@ from service.app_ui.answers import items_by_link_id
 from service.assess import Assessment
 from service.codebook import CodeBook
 from service.errors import InvalidInput
+from service.fhir_values import fhir_datetime
 from service.intake.fields import opt_datetime
 from service.intake.observation import observation_time
 from service.output.rationale import data_required
-from service.output.references import fhir_datetime
 from service.rules.facts import FactValue
 from service.rules.table import RuleTable
 

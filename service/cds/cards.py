@@ -17,7 +17,7 @@ from typing import Any
 
 from service.assess import Assessment
 from service.codebook import CodeBook
-from service.output.identifiers import stable_uuid
+from service.ids import stable_uuid
 from service.output.rationale import data_required
 from service.packaged import SCHEMAS_DIR
 from service.rules.table import RuleTable

@@ -9,31 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from service.codebook import CodeBook
+from service.payloads.cds_hooks import ORDER_SIGN, PATIENT_VIEW
+from service.reader.searches import prefetch_templates
 from service.rules.table import RuleTable
-
-PATIENT_VIEW = "neckcheck-patient-view"
-ORDER_SIGN = "neckcheck-order-sign"
-HOOKS = {PATIENT_VIEW: "patient-view", ORDER_SIGN: "order-sign"}
-
-# prefetch keys; the same keys name what the FHIR-server fallback fetches
-PATIENT, OBSERVATIONS, RESPONSES = "patient", "observations", "questionnaireResponses"
-
-
-def observation_codes(book: CodeBook) -> list[str]:
-    """Every system|code token intake accepts as an Observation code (facts, and LOINC Symptom)."""
-    tokens = [f"{c['system']}|{c['code']}" for fact in book.raw["facts"].values() for c in fact["codings"]]
-    symptom = book.raw["symptom"]
-    tokens.append(f"{symptom['system']}|{symptom['code']}")
-    return list(dict.fromkeys(tokens))
-
-
-def prefetch_templates(book: CodeBook) -> dict[str, str]:
-    questionnaire = book.canonical("Questionnaire", book.raw["questionnaire"]["id"])
-    return {
-        PATIENT: "Patient/{{context.patientId}}",
-        OBSERVATIONS: "Observation?patient={{context.patientId}}&code=" + ",".join(observation_codes(book)),
-        RESPONSES: f"QuestionnaireResponse?patient={{{{context.patientId}}}}&questionnaire={questionnaire}",
-    }
 
 
 def smart_app(base: str, client_id: str, scope: str) -> dict[str, Any]:

@@ -11,12 +11,12 @@ from typing import Any
 
 from service.assess import Assessment, Assessor
 from service.cds.cards import CardContext, card_for
-from service.cds.discovery import HOOKS, ORDER_SIGN, prefetch_templates
-from service.cds.draft_orders import drafted_orders
-from service.cds.fhir_client import FhirClient
-from service.cds.prefetch import gather
 from service.errors import InvalidInput, NeckcheckError, NoFacts, NotFound, Unprocessable
-from service.payloads.cds_hooks import hook_request
+from service.payloads.cds_hooks import HOOKS, ORDER_SIGN, hook_request
+from service.reader.client import FhirClient
+from service.reader.orders import drafted_orders
+from service.reader.record import gather
+from service.reader.searches import prefetch_templates
 from service.security.fhir_servers import FhirServerPolicy
 
 

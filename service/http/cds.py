@@ -14,7 +14,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from service.cds.discovery import discovery, smart_app
 from service.cds.hook import known_service, run_hook
 from service.errors import Unsupported
-from service.http.auth import (
+from service.intake.json_body import parse_json
+from service.payloads.cds_hooks import feedback_request
+from service.storage.audit import NOT_ASSESSED
+from service.web.auth import (
     fhir_server_policy,
     public_base,
     record,
@@ -22,10 +25,7 @@ from service.http.auth import (
     require_token,
     settings,
 )
-from service.http.responses import json_response
-from service.intake.json_body import parse_json
-from service.payloads.cds_hooks import feedback_request
-from service.storage.audit import NOT_ASSESSED
+from service.web.responses import json_response
 
 bp = Blueprint("cds", __name__, url_prefix="/cds-services")
 log = logging.getLogger("neckcheck.cds")

@@ -15,8 +15,8 @@ from flask import Blueprint, Response, send_file, send_from_directory
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # ships no py.typed
 
 from service.errors import NotFound
-from service.http.responses import locked_down
 from service.packaged import OPENAPI_FILE
+from service.web.responses import locked_down
 
 bp = Blueprint("docs", __name__)
 

@@ -21,8 +21,8 @@ from service.errors import (
     Unauthorized,
     Unsupported,
 )
-from service.http.responses import fhir_response
 from service.output.operation_outcome import from_error, operation_outcome
+from service.web.responses import fhir_response
 
 log = logging.getLogger("neckcheck.http")
 

@@ -7,8 +7,6 @@ from werkzeug.routing import BaseConverter
 
 from service.assess import Assessor
 from service.errors import InvalidInput, NotFound, Unsupported
-from service.http.auth import public_base, record, require_token, settings
-from service.http.responses import fhir_response
 from service.intake.json_body import parse_json
 from service.intake.strict import validate_strictly
 from service.output.artefacts import (
@@ -19,6 +17,8 @@ from service.output.artefacts import (
 )
 from service.output.artefacts import populate_operation_definition as populate_definition
 from service.sdc.populate import populate
+from service.web.auth import public_base, record, require_token, settings
+from service.web.responses import fhir_response
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 

@@ -26,12 +26,12 @@ from typing import Any
 import orjson
 
 from service.errors import InvalidInput, Problem
+from service.fhir_values import ID
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")  # and lone surrogates: not Unicode
 # what orjson writes for a control character: \u0000-\u001f except the three allowed, or \b / \f; may
 # also match an escaped backslash followed by b/f/u001 ("C:\\bin"), which the exact walk then clears
 _CONTROL_ESCAPE = re.compile(rb"\\(?:u00[01]|[bf])")
-ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _TYPED = r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?"
 _REFERENCE = re.compile(
     rf"{_TYPED}"  # relative

@@ -12,8 +12,8 @@ import math
 
 from service.codebook import CodeBook
 from service.errors import InvalidInput, Unprocessable
+from service.fhir_values import INT32
 from service.intake.fields import (
-    INT32,
     JSON,
     codings,
     obj,

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.errors import InvalidInput
+from service.fhir_values import parse_datetime
 from service.intake.fhir_json import check_envelope
-from service.intake.fields import JSON, obj, opt_list, opt_obj, opt_str, parse_datetime
+from service.intake.fields import JSON, obj, opt_list, opt_obj, opt_str
 
 
 def parts(parameters: JSON) -> Iterator[tuple[str | None, JSON, str]]:

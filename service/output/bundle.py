@@ -12,11 +12,11 @@ from typing import Any
 
 from service.codebook import CodeBook
 from service.errors import InvalidInput, Problem
+from service.fhir_values import fhir_datetime
+from service.ids import evaluation_digest, stable_uuid
 from service.intake.bundle import Intake
 from service.output.guidance import guidance_response
-from service.output.identifiers import evaluation_digest, stable_uuid
 from service.output.operation_outcome import operation_outcome
-from service.output.references import fhir_datetime
 from service.output.resources import Ids, risk_assessment, service_request
 from service.rules.decide import Decision
 from service.rules.table import RuleTable

@@ -19,12 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from service.codebook import CodeBook
+from service.fhir_values import fhir_datetime
+from service.ids import stable_uuid
 from service.intake.bundle import Intake
-from service.output.identifiers import stable_uuid
-from service.output.questionnaire import item_codings
+from service.output.questionnaire import item_codings, questionnaire_canonical
 from service.output.rationale import data_required
-from service.output.references import fhir_datetime
-from service.output.resources import Ids, identifier, plan_definition_canonical
+from service.output.resources import Ids, plan_definition_canonical
 from service.rules.decide import Decision
 from service.rules.table import RuleTable
 
@@ -35,10 +35,6 @@ NOTES_ID = "input-notes"
 
 def questionnaire_item_url(book: CodeBook) -> str:
     return f"{book.canonical_base}/StructureDefinition/questionnaire-item"
-
-
-def questionnaire_canonical(book: CodeBook, table: RuleTable) -> str:
-    return f"{book.canonical('Questionnaire', book.raw['questionnaire']['id'])}|{table.version}"
 
 
 def data_requirement(fact: str, table: RuleTable, book: CodeBook) -> JSON:
@@ -65,7 +61,7 @@ def _entry_reference(resource: JSON, book: CodeBook, kind: str) -> JSON:
     return {
         "reference": f"urn:uuid:{resource['id']}",
         "type": resource["resourceType"],
-        "identifier": identifier(book, kind, ident["value"]),
+        "identifier": book.identifier(kind, ident["value"]),
     }
 
 
@@ -96,7 +92,7 @@ def guidance_response(
         "id": stable_uuid(ids.digest, "GuidanceResponse"),
         "contained": contained,
         "requestIdentifier": {"system": f"{book.canonical_base}/identifier/request", "value": input_hash},
-        "identifier": [identifier(book, "guidance-response", f"{ids.value}-guidance")],
+        "identifier": [book.identifier("guidance-response", f"{ids.value}-guidance")],
         "moduleCanonical": plan_definition_canonical(book, table),
         "status": "success" if decision.final else "data-required",
         "subject": intake.subject,

@@ -102,6 +102,11 @@ def check_layout(table: RuleTable, layout: Layout = LAYOUT) -> None:
             raise ConfigError(f"{onset!r} must share the gate of {days}: it is their input form")
 
 
+def questionnaire_canonical(book: CodeBook, table: RuleTable) -> str:
+    """The published Questionnaire's canonical with its version: what a QuestionnaireResponse names."""
+    return f"{book.canonical('Questionnaire', book.raw['questionnaire']['id'])}|{table.version}"
+
+
 def item_codings(book: CodeBook, fact: str) -> list[JSON]:
     """All the fact's codings from codes.json, standard codes first and neckcheck's local code last."""
     codings = book.fact_codings(fact)

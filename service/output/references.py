@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from service.rules.facts import Evidence
@@ -28,9 +27,3 @@ def references(
         if resource_type is None or ev.resource_type == resource_type:
             seen[(ev.resource_type, ev.reference, ev.resolvable)] = None
     return [_reference(t, r, ok) for t, r, ok in seen]
-
-
-def fhir_datetime(stamp: dt.datetime) -> str:
-    """UTC with a Z, seconds always, fractions only when present."""
-    text = stamp.astimezone(dt.UTC).isoformat()
-    return text.replace("+00:00", "Z")

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.codebook import CodeBook
+from service.fhir_values import fhir_datetime
 from service.intake.bundle import Intake
 from service.output.rationale import context_note, data_required, no_rule_rationale, rule_rationale
-from service.output.references import fhir_datetime, references
+from service.output.references import references
 from service.rules.decide import Decision, ProposedOrder
 from service.rules.table import RuleTable
 
@@ -26,10 +27,6 @@ class Ids:
     @property
     def value(self) -> str:
         return self.digest[:32]
-
-
-def identifier(book: CodeBook, kind: str, value: str) -> JSON:
-    return {"system": f"{book.canonical_base}/identifier/{kind}", "value": value}
 
 
 def plan_definition_canonical(book: CodeBook, table: RuleTable) -> str:
@@ -65,7 +62,7 @@ def risk_assessment(decision: Decision, intake: Intake, table: RuleTable, book: 
     resource: JSON = {
         "resourceType": "RiskAssessment",
         "id": ids.risk_assessment,
-        "identifier": [identifier(book, "risk-assessment", ids.value)],
+        "identifier": [book.identifier("risk-assessment", ids.value)],
         "status": "final" if decision.final else "preliminary",
         **_common(intake),
         "occurrenceDateTime": fhir_datetime(intake.as_of),
@@ -92,7 +89,7 @@ def service_request(
     resource: JSON = {
         "resourceType": "ServiceRequest",
         "id": ids.orders[order.key],
-        "identifier": [identifier(book, "service-request", f"{ids.value}-{order.key}")],
+        "identifier": [book.identifier("service-request", f"{ids.value}-{order.key}")],
         "instantiatesCanonical": [plan_definition_canonical(book, table)],
         "status": "draft",
         "intent": "proposal",
@@ -109,7 +106,7 @@ def service_request(
         resource["reasonReference"] = reasons
     # the RiskAssessment by its identifier, not its urn:uuid: the reference then holds wherever the
     # ServiceRequest ends up (a transaction, or a CDS Hooks card's create action posted on its own)
-    risk = {"type": "RiskAssessment", "identifier": identifier(book, "risk-assessment", ids.value)}
+    risk = {"type": "RiskAssessment", "identifier": book.identifier("risk-assessment", ids.value)}
     resource["supportingInfo"] = [*references(intake.responses), risk]
     resource["note"] = [{"text": n} for n in notes]
     return resource

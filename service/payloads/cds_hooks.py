@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from service.cds.discovery import HOOKS
 from service.payloads.fast_path import fast_load, fast_loader
 from service.payloads.patterns import WholeText
 
@@ -20,6 +19,12 @@ FHIR_ID = r"^[A-Za-z0-9\-.]{1,64}$"
 # under schemas/: HookRequestSchema and FeedbackRequestSchema, published (service.payloads.publish)
 HOOK_REQUEST_FILE = "cds-hooks/hook-request.schema.json"
 FEEDBACK_FILE = "cds-hooks/feedback.schema.json"
+
+
+# the services and the hook each answers (CDS Hooks 2.0.1 §Discovery): what `hook` must name
+PATIENT_VIEW = "neckcheck-patient-view"
+ORDER_SIGN = "neckcheck-order-sign"
+HOOKS = {PATIENT_VIEW: "patient-view", ORDER_SIGN: "order-sign"}
 
 
 class _Open(Schema):

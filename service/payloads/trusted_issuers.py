@@ -18,8 +18,8 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from service.errors import ConfigError
+from service.fhir_base import FhirBase, base_of, is_loopback
 from service.payloads import compiled, flatten
-from service.security.fhir_servers import FhirBase, base_of, is_loopback
 
 _ENTRY_KEYS = ("iss", "jwksFile", "jkuAllowlist", "fhirServers", "introspection")
 _SERVER_KEYS = ("url", "checksTokens")

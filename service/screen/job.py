@@ -15,8 +15,7 @@ from typing import Any
 
 from service.assess import Assessor
 from service.errors import InvalidInput
-from service.intake.fields import parse_datetime
-from service.output.references import fhir_datetime
+from service.fhir_values import fhir_datetime, parse_datetime
 from service.screen.inputs import InputFile
 from service.screen.partitions import MAX_PATIENT_BYTES
 from service.screen.patient import EvaluationTime

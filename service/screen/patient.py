@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.assess import Assessor
-from service.cds.draft_orders import drafted_orders
 from service.errors import NeckcheckError, NoFacts
+from service.reader.orders import drafted_orders
 from service.rules.decide import Decision
 from service.rules.table import risk_rank
 

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from service.errors import InvalidInput
+from service.fhir_values import ID
 from service.intake.bundle import subject_key
-from service.intake.fhir_json import ID
 from service.intake.json_body import parse_json
 
 ASSESSED = frozenset({"Observation", "QuestionnaireResponse", "Patient", "Encounter"})

@@ -32,16 +32,15 @@ from typing import Any
 from service.assess import Assessment, Assessor, default_assessor
 from service.codebook import CodeBook
 from service.errors import InvalidInput, NotFound, Problem, Unprocessable
+from service.fhir_values import fhir_datetime
+from service.ids import evaluation_digest, stable_uuid
 from service.intake.fhir_json import check_envelope
 from service.intake.fields import JSON, obj, opt_obj, opt_str
 from service.intake.request import Cardinality, parts
 from service.output.artefacts import populate_operation_definition
-from service.output.guidance import questionnaire_canonical
-from service.output.identifiers import evaluation_digest, stable_uuid
 from service.output.operation_outcome import operation_outcome
-from service.output.questionnaire import questionnaire
-from service.output.references import fhir_datetime, reference
-from service.output.resources import identifier
+from service.output.questionnaire import questionnaire, questionnaire_canonical
+from service.output.references import reference
 from service.rules.facts import Evidence, Fact, FactValue
 from service.rules.table import RuleTable
 
@@ -206,7 +205,7 @@ def populate(
     response: JSON = {
         "resourceType": "QuestionnaireResponse",
         "id": stable_uuid(digest, "populate/QuestionnaireResponse"),
-        "identifier": identifier(book, "questionnaire-response", f"{digest[:32]}-populate"),
+        "identifier": book.identifier("questionnaire-response", f"{digest[:32]}-populate"),
         "questionnaire": questionnaire_canonical(book, table),
         "status": "in-progress",
         "subject": intake.subject,

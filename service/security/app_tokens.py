@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from service.errors import ConfigError, PrefetchUnavailable, Unauthorized
-from service.security.fhir_servers import FhirBase, base_of
+from service.fhir_base import FhirBase, base_of
 from service.security.introspection import Introspector
 from service.security.issuers import TrustedIssuer
 from service.security.smart_scopes import missing_searches

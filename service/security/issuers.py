@@ -16,8 +16,8 @@ from typing import Any, Final
 import jwt
 
 from service.errors import ConfigError
+from service.fhir_base import FhirBase
 from service.payloads.trusted_issuers import read_trusted_issuers
-from service.security.fhir_servers import FhirBase
 from service.security.introspection import IntrospectionEndpoint
 
 _PUBLIC_KEY_TYPES: Final = frozenset({"EC", "RSA"})

@@ -20,7 +20,8 @@ import jwt
 import requests
 
 from service.errors import Unauthorized
-from service.security.fhir_servers import FhirBase, FhirServerPolicy
+from service.fhir_base import FhirBase
+from service.security.fhir_servers import FhirServerPolicy
 from service.security.issuers import TrustedIssuer
 
 # Asymmetric only: ``none`` and HS* would let anyone holding the public key sign (RFC 8725 §2.1, §3.1).

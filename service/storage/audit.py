@@ -18,8 +18,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine, Table, select
 
 from service.assess import Assessment
-from service.ids import random_uuid
-from service.output.identifiers import content_hash
+from service.ids import content_hash, random_uuid
 from service.storage.schema import audit
 from service.storage.writer import Record
 

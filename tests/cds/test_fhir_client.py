@@ -13,8 +13,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from service.cds.fhir_client import Deadline, FhirClient, FhirServerError, build_session
 from service.errors import PrefetchUnavailable
+from service.reader.client import Deadline, FhirClient, FhirServerError, build_session
 
 TOKEN = "t0k"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}

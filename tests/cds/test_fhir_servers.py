@@ -17,7 +17,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 
-from service.security.fhir_servers import FhirBase, FhirServerPolicy, base_of
+from service.fhir_base import FhirBase, base_of
+from service.security.fhir_servers import FhirServerPolicy
 from tests.cds.support import hook_request, scenario_resources, searchset
 from tests.tokens import Ehr, make_ehr
 

@@ -33,7 +33,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from service.cds.discovery import HOOKS
+from service.payloads.cds_hooks import HOOKS
 from tests.live import running
 from tests.openapi_contract import SPEC_PATH
 

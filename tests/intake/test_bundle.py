@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from service.assess import Assessor
 from service.errors import InvalidInput, NoFacts, TooLarge, Unprocessable
+from service.fhir_values import parse_datetime
 from service.intake.bundle import Intake, read_bundle, resolve
-from service.intake.fields import parse_datetime
 from service.intake.json_body import parse_json
 from service.intake.readings import Reading
 from service.intake.request import unwrap

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.output.identifiers import NAMESPACE, stable_uuid
+from service.ids import NAMESPACE, stable_uuid
 
 
 @given(digest=st.text(), name=st.text())

@@ -12,7 +12,7 @@ import pytest
 
 from service import assess
 from service.errors import InvalidInput
-from service.output.identifiers import content_hash
+from service.ids import content_hash
 from tests.scenarios import ASSESSED, SCENARIOS
 from tests.support import all_codings, facts_bundle, known_codes, resources, validate_fhir
 

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from benchmarks.bulk_export import Export, write_export
 from service.assess import Assessor
 from service.errors import NeckcheckError
-from service.intake.fields import parse_datetime
+from service.fhir_values import parse_datetime
 from service.screen.patient import results_line
 from tests.screen.support import AS_OF, parameters, patient_bundles, read_ndjson, results, screen
 

@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from service.errors import ConfigError, Unauthorized
-from service.security.fhir_servers import FhirBase
+from service.fhir_base import FhirBase
 from service.security.introspection import IntrospectionEndpoint, Introspector
 from service.security.issuers import load_trusted_issuers
 from service.security.smart_scopes import allows_search, missing_searches

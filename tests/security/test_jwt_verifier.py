@@ -20,7 +20,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from pytest_httpserver import HTTPServer
 
 from service.errors import ConfigError, Unauthorized
-from service.security.fhir_servers import FhirBase
+from service.fhir_base import FhirBase
 from service.security.issuers import TrustedIssuer, load_trusted_issuers
 from service.security.jwt_verifier import JwtVerifier
 

@@ -20,10 +20,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from service.cds.discovery import OBSERVATIONS, PATIENT, RESPONSES
-from service.cds.fhir_client import Deadline, FhirClient, FhirServerError, TokenRefusedByServer
 from service.errors import PrefetchUnavailable, Problem
-from service.security.fhir_servers import FhirServerPolicy, base_of
+from service.fhir_base import base_of
+from service.reader.client import Deadline, FhirClient, FhirServerError, TokenRefusedByServer
+from service.reader.searches import OBSERVATIONS, PATIENT, RESPONSES
+from service.security.fhir_servers import FhirServerPolicy
 
 log = logging.getLogger("neckcheck.cds")
 
