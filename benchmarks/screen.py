@@ -132,7 +132,7 @@ def sample_against_assess(export: Path, out: Path, n: int = 1000) -> dict[str, A
             "entry": [{"resource": r} for r in groups[patient]],
         }
         compared += 1
-        differ += results_line(patient, assessor.run(bundle, as_of=as_of).decision) != lines[patient]
+        differ += results_line(patient, assessor.run(bundle, as_of=as_of)) != lines[patient]
     return {"compared": compared, "different": differ}
 
 

@@ -15,12 +15,10 @@ from typing import TextIO
 
 from sqlalchemy import Engine
 
-from service.assess import Assessment, Assessor
+from service.assess import OUTPUTS, Assessment, Assessor, parse_json
 from service.config import Settings
 from service.errors import ConfigError, InvalidInput, NeckcheckError
 from service.fhir_values import parse_datetime
-from service.intake.json_body import parse_json
-from service.output.bundle import OUTPUTS
 from service.output.operation_outcome import from_error
 from service.rules.table import Condition, Leaf, RuleTable
 from service.sdc.populate import populate

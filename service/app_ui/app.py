@@ -25,9 +25,9 @@ from flask import Blueprint, Response, current_app, request, send_from_directory
 from service.app_ui import vendor
 from service.app_ui.loop import Reader, Turn, assess_chart, read_chart
 from service.app_ui.samples import samples
+from service.assess import parse_json
 from service.errors import NeckcheckError, NotFound, PrefetchUnavailable, Unsupported
 from service.fhir_base import FhirBase
-from service.intake.json_body import parse_json
 from service.packaged import UI_STATIC
 from service.payloads.app import app_assess_request
 from service.security.fhir_servers import FhirServerPolicy

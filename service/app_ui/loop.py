@@ -16,7 +16,7 @@ from typing import Any
 
 from service.app_ui.answers import answers_response
 from service.app_ui.samples import sample
-from service.app_ui.screen import nothing_recorded, resource_times, screen
+from service.app_ui.screen import nothing_recorded, screen
 from service.assess import Assessment, Assessor
 from service.errors import NoFacts, Unauthorized, Unprocessable
 from service.fhir_values import fhir_datetime
@@ -114,8 +114,7 @@ def assess_chart(chart: Chart, assessor: Assessor, now: dt.datetime) -> Turn:
     except NoFacts:
         view = nothing_recorded(chart.patient, fhir_datetime(chart.as_of or now), chart.form, assessor.table)
         return Turn(view, None, chart)
-    if assessment.intake.subject.get("reference") != f"Patient/{chart.patient}":
+    if assessment.subject != f"Patient/{chart.patient}":
         raise Unprocessable("the data read is about another patient than the one launched", "patient")
-    times = resource_times(chart.bundle["entry"])
-    view = screen(assessment, assessor.table, assessor.book, chart.form, times, chart.answered)
+    view = screen(assessment, assessor.book, chart.form, chart.answered)
     return Turn(view, assessment, chart)

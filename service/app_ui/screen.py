@@ -11,37 +11,13 @@ import datetime as dt
 from typing import Any
 
 from service.app_ui.answers import items_by_link_id
-from service.assess import Assessment
+from service.assess import Assessment, FactValue
 from service.codebook import CodeBook
-from service.errors import InvalidInput
 from service.fhir_values import fhir_datetime
-from service.intake.fields import opt_datetime
-from service.intake.observation import observation_time
-from service.output.rationale import data_required
-from service.rules.facts import FactValue
 from service.rules.table import RuleTable
 
 JSON = dict[str, Any]
 SAVED_TYPES = ("RiskAssessment", "ServiceRequest")  # with the answers: what the app's scopes may create
-
-
-def resource_times(entries: list[JSON]) -> dict[str, str]:
-    """Each input resource's reference → its clinical time, the date shown beside its evidence: the time the
-    intake itself gives it (an Observation's effective[x], else issued; a QuestionnaireResponse's authored).
-    A resource with neither id nor fullUrl, or one the intake skipped for a malformed date, gets none: it is
-    not cited as evidence."""
-    times: dict[str, str] = {}
-    for i, entry in enumerate(entries):
-        r, loc = entry["resource"], f"Bundle.entry[{i}].resource"
-        ref = f"{r.get('resourceType')}/{r['id']}" if r.get("id") else entry.get("fullUrl")
-        try:
-            when = observation_time(r, loc) if r.get("resourceType") == "Observation" else None
-            when = when or opt_datetime(r, "authored", loc)
-        except InvalidInput:
-            continue
-        if ref and when is not None:
-            times[ref] = when.isoformat().replace("+00:00", "Z")  # as recorded: its own offset kept
-    return times
 
 
 def _shown(value: FactValue, kind: str, book: CodeBook) -> str:
@@ -58,21 +34,22 @@ def _shown(value: FactValue, kind: str, book: CodeBook) -> str:
     return str(value)
 
 
-def _evidence(assessment: Assessment, table: RuleTable, book: CodeBook, times: dict[str, str]) -> list[JSON]:
+def _evidence(assessment: Assessment, book: CodeBook) -> list[JSON]:
+    """What the chart and the answers say, each fact with the latest time among its sources (the time the
+    intake gives it: an Observation's effective[x], else issued; a QuestionnaireResponse's authored)."""
     shown = []
-    for name, fact in assessment.intake.facts.items():
-        if fact.value is None or name not in table.facts:
+    for finding in assessment.findings:
+        if finding.value is None:
             continue
-        sources = [e.reference for e in fact.evidence]
-        dates = sorted({times[s] for s in sources if s in times})
+        time = finding.time
         shown.append(
             {
-                "fact": name,
-                "label": table.facts[name].label,
-                "value": _shown(fact.value, table.facts[name].kind, book),
-                "date": dates[-1] if dates else None,
-                "source": sources,
-                "conflict": fact.conflict,
+                "fact": finding.fact,
+                "label": finding.label,
+                "value": _shown(finding.value, finding.kind, book),
+                "date": fhir_datetime(time) if time is not None else None,
+                "source": [s.reference for s in finding.sources],
+                "conflict": finding.conflict,
             }
         )
     return shown
@@ -149,37 +126,24 @@ def save_bundle(assessment: Assessment, answers: tuple[str, JSON] | None) -> JSO
 
 def screen(
     assessment: Assessment,
-    table: RuleTable,
     book: CodeBook,
     questionnaire: JSON,
-    times: dict[str, str],
     answers: tuple[str, JSON] | None,
 ) -> JSON:
-    decision = assessment.decision
-    risk_assessment = assessment.bundle["entry"][0]["resource"]
-    orders = [
-        e["resource"] for e in assessment.bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"
-    ]
-    why = data_required(decision, assessment.intake, table)
-    rationale = str(risk_assessment["prediction"][0].get("rationale", ""))
+    why = assessment.why_preliminary
+    rationale = str(assessment.risk_assessment["prediction"][0].get("rationale", ""))
     return {
-        "patient": assessment.intake.subject.get("reference"),
-        "asOf": fhir_datetime(assessment.intake.as_of),
-        "risk": decision.risk,
-        "status": "final" if decision.final else "preliminary",
+        "patient": assessment.subject,
+        "asOf": fhir_datetime(assessment.as_of),
+        "risk": assessment.risk,
+        "status": assessment.status,
         "summary": rationale.replace(why, "").strip() if why else rationale,  # "why" is shown on its own
         "why": why,
         "rules": [
-            {
-                "id": r.rule.id,
-                "title": r.rule.title,
-                "outcome": r.rule.outcome,
-                "risk": r.rule.risk,
-                "guideline": r.rule.guideline,
-            }
-            for r in decision.fired
+            {"id": r.id, "title": r.title, "outcome": r.outcome, "risk": r.risk, "guideline": r.guideline}
+            for r in assessment.rules_fired
         ],
-        "evidence": _evidence(assessment, table, book, times),
+        "evidence": _evidence(assessment, book),
         "orders": [
             {
                 "title": sr["code"].get("text") or sr["code"]["coding"][0].get("display", ""),
@@ -187,9 +151,9 @@ def screen(
                 "status": sr["status"],
                 "intent": sr["intent"],
             }
-            for sr in orders
+            for sr in (o.resource for o in assessment.orders)
         ],
-        "ask": _questions(decision.ask_about, questionnaire),
-        "notUsed": [{"where": s.location, "why": s.reason} for s in assessment.intake.skipped],
+        "ask": _questions(tuple(q.fact for q in assessment.to_ask), questionnaire),
+        "notUsed": [{"where": n.where, "why": n.why} for n in assessment.not_used],
         "save": save_bundle(assessment, answers),
     }

@@ -15,10 +15,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from service.assess import Assessment
+from service.assess import Assessment, Order
 from service.codebook import CodeBook
 from service.ids import stable_uuid
-from service.output.rationale import data_required
 from service.packaged import SCHEMAS_DIR
 from service.rules.table import RuleTable
 
@@ -57,20 +56,16 @@ def override_reasons(path: Path = OVERRIDE_REASONS) -> list[dict[str, str]]:
 def card_for(
     assessment: Assessment, table: RuleTable, book: CodeBook, ctx: CardContext
 ) -> dict[str, Any] | None:
-    decision = assessment.decision
-    if decision.final and not decision.fired and not ctx.spine_instead_of_brain:
+    if assessment.final and not assessment.rules_fired and not ctx.spine_instead_of_brain:
         return None
-    indicator = INDICATOR[decision.risk] if decision.fired else "info"
-    if not decision.final or ctx.spine_instead_of_brain:
+    indicator = INDICATOR[assessment.risk] if assessment.rules_fired else "info"
+    if not assessment.final or ctx.spine_instead_of_brain:
         indicator = max(indicator, "warning", key=RANK.index)
-    digest = assessment.bundle["entry"][0]["resource"]["identifier"][0]["value"]
-    requests = [
-        e["resource"] for e in assessment.bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"
-    ]
-    suggestions = [_suggestion(sr, digest) for sr in requests if _order_key(sr) not in ctx.drafted]
+    digest = assessment.identifier
+    suggestions = [_suggestion(o, digest) for o in assessment.orders if o.key not in ctx.drafted]
     card: dict[str, Any] = {
         "uuid": stable_uuid(digest, f"card/{sorted(ctx.drafted)}/{ctx.spine_instead_of_brain}"),
-        "summary": _summary(assessment, table, ctx)[:SUMMARY_MAX],
+        "summary": _summary(assessment, ctx)[:SUMMARY_MAX],
         "indicator": indicator,
         "detail": _detail(assessment, table, ctx),
         "source": {
@@ -86,8 +81,8 @@ def card_for(
     # CDS Hooks 2.0.1 §Link: type "smart" is a SMART app the EHR launches (it adds iss and launch). Every card
     # offers the app; a preliminary one offers it first, since its questions are what the app asks.
     app = {"label": "Open in the neckcheck app", "url": ctx.app_launch_url, "type": "smart"}
-    card["links"].insert(0 if not decision.final else len(card["links"]), app)
-    if not decision.final:
+    card["links"].insert(0 if not assessment.final else len(card["links"]), app)
+    if not assessment.final:
         card["links"].append(
             {
                 "label": "Questions to ask (FHIR Questionnaire)",
@@ -108,31 +103,24 @@ def _questionnaire_url(ctx: CardContext, book: CodeBook) -> str:
     return f"{ctx.fhir_base}/Questionnaire/{book.raw['questionnaire']['id']}"
 
 
-def _order_key(service_request: dict[str, Any]) -> str:
-    local = [c["code"] for c in service_request["code"]["coding"] if "neckcheck" in c["system"]]
-    return str(local[0])
-
-
-def _suggestion(service_request: dict[str, Any], digest: str) -> dict[str, Any]:
-    title = service_request["code"]["text"]
+def _suggestion(order: Order, digest: str) -> dict[str, Any]:
+    request = order.resource
+    title = request["code"]["text"]
     return {
-        "label": f"Propose: {title} ({service_request['priority']})",
-        "uuid": stable_uuid(digest, f"suggestion/{_order_key(service_request)}"),
-        "actions": [
-            {"type": "create", "description": f"Draft proposal: {title}", "resource": service_request}
-        ],
+        "label": f"Propose: {title} ({request['priority']})",
+        "uuid": stable_uuid(digest, f"suggestion/{order.key}"),
+        "actions": [{"type": "create", "description": f"Draft proposal: {title}", "resource": request}],
     }
 
 
-def _summary(assessment: Assessment, table: RuleTable, ctx: CardContext) -> str:
-    decision = assessment.decision
-    if decision.fired:
-        top = decision.fired[0].rule  # rules are ordered most serious first in the table
-        text = f"{decision.risk.capitalize()} risk: {top.outcome}"
+def _summary(assessment: Assessment, ctx: CardContext) -> str:
+    if assessment.rules_fired:
+        top = assessment.rules_fired[0]  # rules are ordered most serious first in the table
+        text = f"{assessment.risk.capitalize()} risk: {top.outcome}"
     else:
-        text = f"{decision.risk.capitalize()} risk so far"
-    if not decision.final:
-        labels = ", ".join(table.facts[f].label for f in decision.ask_about) or "the questionnaire"
+        text = f"{assessment.risk.capitalize()} risk so far"
+    if not assessment.final:
+        labels = ", ".join(q.label for q in assessment.to_ask) or "the questionnaire"
         text = f"Preliminary ({text.lower()}): ask about {labels}"
     if ctx.spine_instead_of_brain:
         text = "Brain imaging, not cervical spine only: " + text
@@ -140,8 +128,7 @@ def _summary(assessment: Assessment, table: RuleTable, ctx: CardContext) -> str:
 
 
 def _detail(assessment: Assessment, table: RuleTable, ctx: CardContext) -> str:
-    decision, intake = assessment.decision, assessment.intake
-    ra = assessment.bundle["entry"][0]["resource"]
+    ra = assessment.risk_assessment
     lines = [
         f"**{table.title}** (rule set {table.id} {table.version}, evaluated {ra['occurrenceDateTime']})",
         "",
@@ -154,10 +141,10 @@ def _detail(assessment: Assessment, table: RuleTable, ctx: CardContext) -> str:
         ]
     for prediction in ra["prediction"]:
         lines.append(f"- {prediction['rationale']}")
-    if not decision.final:
-        lines += ["", f"**{data_required(decision, intake, table)}**"]
-    if intake.conflicts:
-        lines += ["", *[f"- {c}" for c in intake.conflicts]]
+    if not assessment.final:
+        lines += ["", f"**{assessment.why_preliminary}**"]
+    if assessment.conflicts:
+        lines += ["", *[f"- {c}" for c in assessment.conflicts]]
     if ctx.drafted:
         lines += ["", "Already among the draft orders: " + ", ".join(sorted(ctx.drafted)) + "."]
     lines += [

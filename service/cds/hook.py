@@ -74,8 +74,7 @@ def run_hook(
         return nothing
     except NeckcheckError as error:  # read, but not assessable: the caller audits the read, then answers
         return HookResult({"cards": []}, None, gathered.fetched, gathered.failures, bundle, error)
-    subject = assessment.intake.subject.get("reference")
-    if subject != f"Patient/{patient_id}":
+    if assessment.subject != f"Patient/{patient_id}":
         refused = Unprocessable(
             "the data is about another patient than context.patientId", "context.patientId"
         )
@@ -83,7 +82,7 @@ def run_hook(
     ctx = CardContext(plan_definition_url)
     if service_id == ORDER_SIGN:
         drafted = drafted_orders(request["context"].get("draftOrders"), assessor.book)
-        proposes_brain = any(o.key == "mri-brain" for o in assessment.decision.orders)
+        proposes_brain = any(o.key == "mri-brain" for o in assessment.orders)
         spine_only = drafted.cervical_spine_imaging and proposes_brain and "mri-brain" not in drafted.orders
         ctx = CardContext(plan_definition_url, drafted.orders, spine_only)
     card = card_for(assessment, assessor.table, assessor.book, ctx)

@@ -11,10 +11,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from service.assess import parse_json
 from service.cds.discovery import discovery, smart_app
 from service.cds.hook import known_service, run_hook
 from service.errors import Unsupported
-from service.intake.json_body import parse_json
 from service.payloads.cds_hooks import feedback_request
 from service.storage.audit import NOT_ASSESSED
 from service.web.auth import (
@@ -92,7 +92,7 @@ def call_service(service_id: str) -> Response:
         record_unassessed(result.bundle, "cds")  # an empty answer is a read of the chart too
     store = ext["neckcheck.feedback"]
     for card in result.response["cards"]:
-        rules = [r.rule.id for r in result.assessment.decision.fired] if result.assessment else []
+        rules = [r.id for r in result.assessment.rules_fired] if result.assessment else []
         store.record_card(card["uuid"], service_id, card["indicator"], rules)
     return json_response(result.response)
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 from werkzeug.routing import BaseConverter
 
-from service.assess import Assessor
+from service.assess import Assessor, parse_json
 from service.errors import InvalidInput, NotFound, Unsupported
-from service.intake.json_body import parse_json
-from service.intake.strict import validate_strictly
 from service.output.artefacts import (
     capability_statement,
     operation_definition,
@@ -54,10 +52,8 @@ def assess() -> Response:
     mode = request.args.get("_validate", "intake")
     if mode not in ("intake", "strict"):
         raise InvalidInput("_validate must be 'intake' (default) or 'strict'", "_validate")
-    if mode == "strict":
-        validate_strictly(body)
     output = request.args.get("_output")
-    result = _assessor().run(body, output=output)
+    result = _assessor().run(body, output=output, strict=mode == "strict")
     record(result, body, "http")
     return fhir_response(result.bundle)
 

@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -37,12 +37,14 @@ class Intake:
     subject: JSON  # a FHIR Reference to emit
     encounter: JSON | None
     as_of: dt.datetime
+    as_of_source: str  # "asOf" (explicit), "Bundle.timestamp" or "the server clock" (rules.md §1)
     basis: tuple[Evidence, ...]
     responses: tuple[Evidence, ...]  # QuestionnaireResponses that gave facts
     in_progress: bool
     conflicts: tuple[str, ...]
     skipped: tuple[Skipped, ...]
     stale: tuple[Reading, ...] = ()  # readings older than their fact's lookback: not used (also in skipped)
+    times: dict[str, dt.datetime] = field(default_factory=dict)  # each resource used as evidence: its time
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class _Reader:
         read: list[Reading] = []  # everything read, stale readings included
         stale: list[Reading] = []
         skipped: list[Skipped] = []
+        times: dict[str, dt.datetime] = {}
         subjects: dict[str, list[str]] = defaultdict(list)
         subject_refs: dict[str, JSON] = {}
         encounters: list[str] = []
@@ -175,6 +178,8 @@ class _Reader:
                 notes.append(self._stale_note(old, entry))
             read += got
             readings += current
+            if current and current[0].when is not None:  # one time per resource (effective[x], authored)
+                times[entry.evidence.reference] = current[0].when
             skipped += notes
             # an unfinished questionnaire holds the result back only through an answer that is used
             in_progress = in_progress or (progress and bool(current))
@@ -204,12 +209,14 @@ class _Reader:
             subject=next(iter(subject_refs.values())),
             encounter={"reference": distinct[0]} if len(distinct) == 1 else None,
             as_of=self.as_of,
+            as_of_source=self.when.source,
             basis=basis,
             responses=tuple(dict.fromkeys(responses)),
             in_progress=in_progress,
             conflicts=tuple(conflicts),
             skipped=tuple(skipped),
             stale=tuple(stale),
+            times=times,
         )
 
     def _by_age(self, readings: list[Reading]) -> tuple[list[Reading], list[Reading]]:

@@ -1,5 +1,5 @@
-"""The two request forms of $assess: the Bundle itself, or Parameters (parts ``bundle``, ``asOf``); the
-parts an operation takes once."""
+"""The request forms of $assess and $populate: the Bundle itself, or Parameters (parts ``bundle``, ``asOf``,
+``_output``; $populate adds ``subject`` and ``questionnaire``); the parts an operation takes once."""
 
 from __future__ import annotations
 
@@ -53,28 +53,56 @@ class Cardinality:
             seen.add(key)
 
 
-def unwrap(body: Any, cardinality: Cardinality | None = None) -> tuple[Any, dt.datetime | None, str | None]:
-    """(bundle, asOf, _output) from a request body; a Bundle passes through untouched. A Parameters body
-    with a part that ``cardinality`` allows once given twice is refused."""
+@dataclass(frozen=True)
+class Request:
+    """One operation request as read: the patient's Bundle and the parts that say how to assess it.
+    ``bundle`` is None when a Parameters body has no ``bundle`` part (refused when assessed)."""
+
+    bundle: Any
+    as_of: dt.datetime | None = None
+    output: str | None = None
+    subject: JSON | None = None  # $populate: the patient the data must be about
+    questionnaire: str | None = None  # $populate: the canonical of the form to populate
+
+
+def read_request(body: Any, cardinality: Cardinality | None = None) -> Request:
+    """A request body as a ``Request``; a Bundle passes through untouched. A Parameters body with a part
+    that ``cardinality`` allows once given twice is refused; a part of the wrong type is refused naming it."""
     resource = obj(body, "request body")
     if resource.get("resourceType") != "Parameters":
-        return resource, None, None
+        return Request(resource)
     check_envelope(resource, "Parameters")
     if cardinality is not None:
         cardinality.check(resource)
-    bundle: Any = None
-    as_of: dt.datetime | None = None
-    output: str | None = None
+    found: dict[str, Any] = {}
     for name, part, loc in parts(resource):
         if name == "bundle":
-            bundle = opt_obj(part, "resource", loc)
+            found["bundle"] = opt_obj(part, "resource", loc)
         elif name == "asOf":
             text = opt_str(part, "valueDateTime", loc) or opt_str(part, "valueInstant", loc)
             if text is None:
                 raise InvalidInput(f"{loc}: asOf needs a valueDateTime", loc)
-            as_of = parse_datetime(text, f"{loc}.valueDateTime")
+            found["as_of"] = parse_datetime(text, f"{loc}.valueDateTime")
         elif name == "_output":
-            output = opt_str(part, "valueCode", loc) or opt_str(part, "valueString", loc)
-    if bundle is None:
+            found["output"] = opt_str(part, "valueCode", loc) or opt_str(part, "valueString", loc)
+        elif name == "subject":
+            found["subject"] = opt_obj(part, "valueReference", loc)
+            if found["subject"] is None:
+                raise InvalidInput(f"{loc}: subject needs a valueReference", loc)
+        elif name in ("questionnaire", "canonical"):  # SDC STU 3 also names it ``canonical``
+            found["questionnaire"] = opt_str(part, "valueCanonical", loc) or opt_str(part, "valueUri", loc)
+            if found["questionnaire"] is None:
+                raise InvalidInput(f"{loc}: {name} needs a valueCanonical (the Questionnaire's url)", loc)
+    return Request(found.pop("bundle", None), **found)
+
+
+def unwrap(body: Any, cardinality: Cardinality | None = None) -> tuple[Any, dt.datetime | None, str | None]:
+    """(bundle, asOf, _output) from a request body: ``read_request`` with the bundle required."""
+    request = read_request(body, cardinality)
+    return bundle_of(request), request.as_of, request.output
+
+
+def bundle_of(request: Request) -> Any:
+    if request.bundle is None:
         raise InvalidInput("Parameters has no 'bundle' part with a resource", "Parameters.parameter")
-    return bundle, as_of, output
+    return request.bundle

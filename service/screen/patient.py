@@ -13,10 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.assess import Assessor
+from service.assess import Assessment, Assessor
 from service.errors import NeckcheckError, NoFacts
 from service.reader.orders import drafted_orders
-from service.rules.decide import Decision
 from service.rules.table import risk_rank
 
 FACT_TYPES = frozenset({"Observation", "QuestionnaireResponse"})
@@ -71,50 +70,45 @@ def screen_patient(
     except NeckcheckError as error:
         problems = [p.message for p in error.problems[:20]]
         return Outcome(patient, error={"patient": patient, "status": error.status, "problems": problems})
-    decision = result.decision
-    out = [
-        e["resource"]
-        for e in result.bundle["entry"]
-        if e["resource"]["resourceType"] in ("RiskAssessment", "ServiceRequest")
-    ]
-    escalation = escalation_orders(decision, assessor)
+    out = [result.risk_assessment, *result.service_requests]
+    escalation = escalation_orders(result, assessor)
     drafted = drafted_orders(
         {"entry": [{"resource": r} for r in requests if r.get("status") not in NOT_A_REFERRAL]},
         assessor.book,
     ).orders
     return Outcome(
         patient,
-        line=results_line(patient, decision),
-        risk=decision.risk,
-        final=decision.final,
-        rules=tuple(r.rule.id for r in decision.fired),
-        ask=decision.ask_about,
+        line=results_line(patient, result),
+        risk=result.risk,
+        final=result.final,
+        rules=tuple(r.id for r in result.rules_fired),
+        ask=tuple(q.fact for q in result.to_ask),
         resources=out,
         escalation=escalation,
         unmatched=tuple(k for k in escalation if k not in drafted),
-        stale=tuple(r.fact for r in result.intake.stale),
+        stale=result.stale_facts,
     )
 
 
-def results_line(patient: str, decision: Decision) -> str:
+def results_line(patient: str, result: Assessment) -> str:
     """The issue's line, field for field: patient, status, risk, fired rules, orders (key → priority),
     the facts to ask about, and the rule set."""
     return json.dumps(
         {
             "patient": patient,
-            "status": "final" if decision.final else "preliminary",
-            "risk": decision.risk,
-            "rules": [r.rule.id for r in decision.fired],
-            "orders": {o.key: o.priority for o in decision.orders},
-            "ask": list(decision.ask_about),
-            "ruleSet": f"{decision.table_id} {decision.table_version}",
+            "status": result.status,
+            "risk": result.risk,
+            "rules": [r.id for r in result.rules_fired],
+            "orders": {o.key: o.priority for o in result.orders},
+            "ask": [q.fact for q in result.to_ask],
+            "ruleSet": result.rule_set,
         },
         ensure_ascii=False,
     )
 
 
-def escalation_orders(decision: Decision, assessor: Assessor) -> tuple[str, ...]:
+def escalation_orders(result: Assessment, assessor: Assessor) -> tuple[str, ...]:
     """Orders proposed by a moderate- or high-risk rule: the escalation a referral should show."""
     risk = {rule.id: rule.risk for rule in assessor.table.rules}
     serious = risk_rank("moderate")
-    return tuple(o.key for o in decision.orders if any(risk_rank(risk[r]) >= serious for r in o.rules))
+    return tuple(o.key for o in result.orders if any(risk_rank(risk[r]) >= serious for r in o.rules))

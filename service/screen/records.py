@@ -16,10 +16,9 @@ from typing import Any
 
 import orjson
 
+from service.assess import parse_json, subject_key
 from service.errors import InvalidInput
 from service.fhir_values import ID
-from service.intake.bundle import subject_key
-from service.intake.json_body import parse_json
 
 ASSESSED = frozenset({"Observation", "QuestionnaireResponse", "Patient", "Encounter"})
 COMPARED = "ServiceRequest"
@@ -46,7 +45,7 @@ class Line:
 
 
 def classify(raw: bytes) -> Line:
-    """What one NDJSON line is, read as strictly as an HTTP body (service.intake.json_body)."""
+    """What one NDJSON line is, read as strictly as an HTTP body (service.assess.parse_json)."""
     if not raw.strip():
         return Line(BLANK)
     try:

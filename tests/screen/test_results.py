@@ -107,8 +107,8 @@ def test_without_as_of_one_clock_for_the_run_recorded_and_later_evidence_used(
     bundles = patient_bundles(export.folder)
     lines = results(clock_run)
     for patient in random.Random(5).sample(sorted(lines), 60):
-        decision = assessor.run(bundles[patient], now=now).decision
-        assert json.loads(results_line(patient, decision)) == lines[patient]
+        result = assessor.run(bundles[patient], now=now)
+        assert json.loads(results_line(patient, result)) == lines[patient]
     stamps = {r["occurrenceDateTime"] for r in read_ndjson(clock_run / "fhir" / "RiskAssessment.ndjson")}
     assert stamps == {summary["evaluationTime"]["now"]}
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from service import populate as library_populate
 from service.assess import Assessment, Assessor
 from service.errors import InvalidInput, NotFound, Unprocessable
-from service.sdc.populate import DERIVATION, populate
+from service.output.populated import DERIVATION
+from service.sdc.populate import populate
 from tests.intake.test_questionnaire_response import QUESTIONNAIRE, item, response
 from tests.scenarios import ASSESSED, SCENARIOS
 from tests.support import CODES, SIDES, TS, bundle_of, observation, validate_fhir
