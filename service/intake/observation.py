@@ -12,7 +12,7 @@ import math
 
 from service.codebook import CodeBook
 from service.errors import InvalidInput, Unprocessable
-from service.fhir_values import INT32
+from service.fhir_values import INT32, parse_datetime
 from service.intake.fields import (
     JSON,
     codings,
@@ -86,9 +86,60 @@ def observation_times(resource: JSON, loc: str) -> tuple[dt.datetime | None, dt.
     return issued, issued
 
 
+# The keys of the commonest Observation an EHR sends: one coded finding, a boolean value, a full dateTime.
+# What intake does not read (meta, category, issued beside effective[x]) may be there too.
+_PLAIN_KEYS = frozenset(
+    {"resourceType", "id", "meta", "status", "category", "code", "subject", "encounter"}
+    | {"effectiveDateTime", "issued", "valueBoolean"}
+)
+_PLAIN_CODING_KEYS = frozenset({"system", "code", "display"})
+
+
+def plain_reading(
+    resource: JSON, loc: str, evidence: Evidence, book: CodeBook, table: RuleTable
+) -> Reading | None:
+    """The reading of a plain Observation in one typed pass, or None for any other shape.
+
+    Plain: a used status, ``code`` with exactly one coding naming a boolean fact, ``valueBoolean``, and a
+    full ``effectiveDateTime`` (its own last instant). That is most of what a prefetch holds; it gives
+    exactly what ``observation_readings`` gives for it (tests/intake/test_observation.py compares the two
+    over generated Observations), with a few dictionary reads instead of a walk through every reader.
+    Anything else, malformed or merely less common, is read the general way, which says what is wrong.
+    """
+    if not _PLAIN_KEYS.issuperset(resource):
+        return None
+    status, value, code = resource.get("status"), resource.get("valueBoolean"), resource.get("code")
+    if type(value) is not bool or type(status) is not str or status not in USED or type(code) is not dict:
+        return None
+    coding = code.get("coding")
+    if len(code) > 2 or (len(code) == 2 and type(code.get("text")) is not str):
+        return None
+    if type(coding) is not list or len(coding) != 1 or type(coding[0]) is not dict:
+        return None
+    pair = coding[0]
+    if not _PLAIN_CODING_KEYS.issuperset(pair):
+        return None
+    fact = book.fact_by_code.get((pair.get("system"), pair.get("code")))
+    text = resource.get("effectiveDateTime")
+    if fact is None or table.facts[fact].kind != "bool" or type(text) is not str or len(text) <= 10:
+        return None
+    when = parse_datetime(text, f"{loc}.effectiveDateTime")
+    return Reading(fact, value, when, evidence, when)
+
+
 def observation_readings(
     resource: JSON, loc: str, evidence: Evidence, book: CodeBook, table: RuleTable
 ) -> tuple[list[Reading], list[Skipped]]:
+    plain = plain_reading(resource, loc, evidence, book, table)
+    if plain is not None:
+        return [plain], []
+    return general_readings(resource, loc, evidence, book, table)
+
+
+def general_readings(
+    resource: JSON, loc: str, evidence: Evidence, book: CodeBook, table: RuleTable
+) -> tuple[list[Reading], list[Skipped]]:
+    """Every shape of rules.md §4, each field read and type-checked on its own."""
     fact, via_symptom = observation_fact(resource, loc, book)
     if fact is None:
         return [], [Skipped(loc, "Observation of no neckcheck fact")]

@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.assess import Assessor
 from service.errors import InvalidInput, Unprocessable
 from service.intake.bundle import Intake, read_bundle
+from service.intake.observation import general_readings, plain_reading
+from service.rules.facts import Evidence
 from tests.support import CODES, LOCAL, SIDES, bundle_of, fact_coding, observation
 
 UCUM = "http://unitsofmeasure.org"
@@ -242,3 +246,95 @@ def test_a_field_of_the_wrong_type_is_a_400_naming_it(field: str, bad: Any) -> N
     with pytest.raises(InvalidInput) as caught:
         read(observation("headache", False), obs)
     assert field in str(caught.value)
+
+
+# --- the plain Observation's one typed pass gives what the general readers give --------------------------
+
+ASSESSOR = Assessor.load()
+CODINGS = [c for f in CODES["facts"].values() for c in f["codings"]] + [CODES["symptom"]]
+BOOLEAN_FACTS = {name for name, fact in ASSESSOR.table.facts.items() if fact.kind == "bool"}
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
+    max_leaves=4,
+)
+
+
+def mostly(good: Any, *other: Any) -> st.SearchStrategy[Any]:
+    """``good`` six times in seven, else one of ``other``."""
+    return st.sampled_from([good] * 6 * max(1, len(other)) + list(other))
+
+
+BOOL_CODINGS = [c for name, f in CODES["facts"].items() for c in f["codings"] if name in BOOLEAN_FACTS]
+OTHER_CODINGS = [c for c in CODINGS if c not in BOOL_CODINGS]
+
+
+@st.composite
+def observations(draw: st.DrawFn) -> dict[str, Any]:
+    """Mostly plain Observations, each field now and then of another shape, missing, or extra."""
+    coding = dict(
+        draw(st.sampled_from(BOOL_CODINGS))
+        if draw(mostly(True, False))
+        else draw(st.sampled_from(OTHER_CODINGS))
+    )
+    coding = {k: coding[k] for k in ("system", "code", "display") if k in coding}
+    coding = draw(
+        mostly(coding, {**coding, "userSelected": True}, {"code": coding["code"]}, {**coding, "code": 7})
+    )
+    code: Any = {"coding": draw(mostly([coding], [coding, coding], [], [7]))}
+    code = draw(mostly(code, {**code, "text": "Headache"}, {**code, "text": 7}, "headache", {"coding": "x"}))
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": draw(mostly("final", "amended", "entered-in-error", "registered", 3, None)),
+        "code": code,
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": draw(
+            mostly(
+                "2026-03-10T08:00:00Z", "2026-03-10T08:00:00+02:00", "2026-03-10", "2026-13-40T00:00:00Z", 5
+            )
+        ),
+        "valueBoolean": draw(mostly(True, False, "true", None)),
+    }
+    if draw(mostly(False, True)):
+        resource.pop(draw(st.sampled_from(sorted(resource))))
+    resource.update(draw(mostly({}, {"issued": "2026-03-10T09:00:00Z"}, {"dataAbsentReason": {"text": "x"}})))
+    if draw(mostly(False, True)):
+        resource[draw(st.sampled_from(["component", "bodySite", "valueString", "method", "note"]))] = draw(
+            ANY_JSON
+        )
+    return resource
+
+
+@settings(max_examples=600)
+@given(observations())
+def test_the_plain_pass_reads_what_the_general_readers_read(resource: dict[str, Any]) -> None:
+    loc, evidence = "Bundle.entry[0].resource", Evidence("Observation", "Observation/o1")
+    args = (resource, loc, evidence, ASSESSOR.book, ASSESSOR.table)
+    try:
+        plain = plain_reading(*args)
+    except InvalidInput as plain_error:  # then the general readers refuse it in the same words
+        with pytest.raises(InvalidInput) as caught:
+            general_readings(*args)
+        assert caught.value.problems == plain_error.problems
+        return
+    if plain is not None:
+        assert general_readings(*args) == ([plain], [])
+
+
+def test_the_generated_observations_are_mostly_plain() -> None:
+    """The property above compares something: most drawn Observations take the one typed pass."""
+    taken = []
+
+    @settings(max_examples=300, database=None)
+    @given(observations())
+    def count(resource: dict[str, Any]) -> None:
+        try:
+            taken.append(
+                plain_reading(resource, "r", Evidence("Observation", "o"), ASSESSOR.book, ASSESSOR.table)
+            )
+        except InvalidInput:
+            taken.append(None)
+
+    count()
+    assert sum(r is not None for r in taken) > len(taken) / 3
