@@ -201,17 +201,60 @@ def observations_bundle(n: int, seed: int = SEED) -> dict[str, Any]:
     }
 
 
+EVERY_FACT = "a dozen (every fact)"
+
+
+def every_fact(recorded: dt.datetime) -> list[dict[str, Any]]:
+    """One current reading of every fact of the rule table, as an EHR records them: the heaviest ordinary
+    call (issue 21 measures the hot path on it). Booleans present or absent, the side, the duration in
+    days, the onset, the pain score; each a plain Observation of the fact's first code."""
+    stamp = _stamp(recorded)
+    values = {"bool": None, "side": "left", "days": 20, "date": "2026-02-20", "score": 6}
+    out = []
+    for i, fact in enumerate(RULES["facts"]):
+        coding = _coding(CODES["facts"][fact["name"]]["codings"][0])
+        res: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": f"every-fact-{i}",
+            "status": "final",
+            "code": {"coding": [coding]},
+            "subject": {"reference": PATIENT},
+            "effectiveDateTime": stamp,
+        }
+        kind, value = fact["kind"], values[fact["kind"]]
+        if kind == "bool":
+            res["valueBoolean"] = fact["name"] in ("facial-numbness", "headache", "neck-pain")
+        elif kind == "side":
+            res["valueCodeableConcept"] = {"coding": [_coding(CODES["laterality"][value])]}
+        elif kind == "days":
+            res["valueQuantity"] = {
+                "value": value,
+                "unit": "d",
+                "system": "http://unitsofmeasure.org",
+                "code": "d",
+            }
+        elif kind == "date":
+            res["valueDateTime"] = value
+        else:
+            res["valueInteger"] = value
+        out.append(res)
+    return out
+
+
 def cases() -> list[tuple[str, bytes]]:
     """(name, request bytes) for every in-process case, smallest first."""
-    out = [("small (S7)", SMALL.read_bytes())]
+    every = {"resourceType": "Bundle", "type": "collection", "timestamp": _stamp(TIMESTAMP)}
+    every["entry"] = [{"resource": r} for r in every_fact(TIMESTAMP)]
+    out = [("small (S7)", SMALL.read_bytes()), (EVERY_FACT, json.dumps(every, indent=1).encode("utf-8"))]
     for n in SIZES:
         out.append((f"{n} obs", json.dumps(observations_bundle(n), indent=1).encode("utf-8")))
     return out
 
 
-# The CDS Hooks load: scenario S9's 10 Observations and its QuestionnaireResponse as prefetch (a warning
-# card). The first Observation's id ends in the marker benchmarks/wrk.lua replaces per request.
-HOOK_SCENARIO = ("S9-observations.json", "S9-questionnaire.json")
+# The CDS Hooks load: one current reading of every fact (``every_fact``) as the Observations prefetch, no
+# QuestionnaireResponse (a moderate card: one-sided numbness with headache). The first Observation's id ends
+# in the marker benchmarks/wrk.lua replaces per request.
+HOOK_SCENARIO = "S9-observations.json"  # the patient and the spec's request around the prefetch
 MARKER = "@@N@@"
 
 
@@ -225,7 +268,6 @@ def hook_body(hook: str, recorded: dt.datetime) -> bytes:
         sys.path.insert(0, str(ROOT))
     from tests.cds.support import hook_request, searchset
 
-    observations, questionnaire = HOOK_SCENARIO
     context: dict[str, Any] = {}
     if hook == "order-sign":
         spec = json.loads(
@@ -243,12 +285,11 @@ def hook_body(hook: str, recorded: dt.datetime) -> bytes:
             }
         )
         context["draftOrders"] = drafts
-    from tests.scenarios import recorded_at
-
-    request = hook_request(observations, hook=hook, recorded=recorded, **context)
-    responses = json.loads((ROOT / "tests" / "fixtures" / "scenarios" / questionnaire).read_text())
-    answers = recorded_at([e["resource"] for e in responses["entry"]], recorded)
-    request["prefetch"]["questionnaireResponses"] = searchset(answers)
+    request = hook_request(HOOK_SCENARIO, hook=hook, recorded=recorded, **context)
+    patient = request["context"]["patientId"]
+    readings = [{**r, "subject": {"reference": f"Patient/{patient}"}} for r in every_fact(recorded)]
+    request["prefetch"]["observations"] = searchset(readings)
+    request["prefetch"]["questionnaireResponses"] = None
     first = request["prefetch"]["observations"]["entry"][0]["resource"]
     first["id"] = f"b{MARKER}"
     return json.dumps(request).encode("utf-8")

@@ -47,6 +47,7 @@ MEASUREMENTS = (
 # per case: (warm-up rounds, minimum rounds, maximum rounds, time budget in seconds)
 BUDGETS = {
     "small (S7)": (200, 300, 3000, 8.0),
+    "a dozen (every fact)": (200, 300, 3000, 8.0),
     "100 obs": (20, 100, 1000, 10.0),
     "500 obs": (5, 40, 400, 14.0),
     "1000 obs": (3, 30, 300, 18.0),
