@@ -26,6 +26,7 @@ EX_UNAVAILABLE = 69  # sysexits.h: a service the command needs (here a free addr
 
 
 def how_to_move(example: str = "HOST:PORT") -> str:
+    """Both ways to choose the address: the setting (which ``make run`` passes on) and the option."""
     return f"NECKCHECK_BIND={example} make run, or neckcheck serve --bind {example}"
 
 
@@ -66,7 +67,8 @@ def unavailable(bind: str) -> str | None:
             errno.EACCES: "ports below 1024 need privileges",
             errno.EADDRNOTAVAIL: f"{host} is not an address of this machine",
         }.get(exc.errno or 0, exc.strerror or str(exc))
-        other = f"{host}:{port + 1}" if ":" not in host else f"[{host}]:{port + 1}"
+        free = port + 1 if port >= 1024 else 8080  # the next one, or the usual unprivileged one
+        other = f"{host}:{free}" if ":" not in host else f"[{host}]:{free}"
         return f"cannot listen on {bind}: {reason}; pick another address: {how_to_move(other)}"
     return None
 
