@@ -35,8 +35,9 @@ COPY pyproject.toml README.md openapi.yaml /src/
 COPY schemas/ /src/schemas/
 COPY service/ /src/service/
 COPY tests/fixtures/scenarios/ /src/tests/fixtures/scenarios/
-# The clinician app's browser library, from the npm registry, checked against its pinned sha512
-# (service/app_ui/vendor.json): it ships inside the wheel, so the running app never reaches out to a CDN.
+# The clinician app's browser library is in the sources (service/app_ui/static/vendor/), checked here
+# against its pinned sha512 (service/app_ui/vendor.json), offline: it ships inside the wheel, so the
+# running app never reaches out to a CDN.
 RUN python -m service.app_ui.vendor
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels /src \
     && pip install --no-cache-dir --no-deps /wheels/neckcheck-*.whl

@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
+import select
+import signal
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -30,10 +33,33 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught, not at interpreter exit
     except ConfigError as exc:
         print(f"neckcheck: configuration error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        if not _reader_gone():
+            raise  # another pipe broke (a screening worker's, say): a failure, not the end of the output
+        return 128 + signal.SIGPIPE
     return code
+
+
+def _reader_gone() -> bool:
+    """Whether the reader of stdout went away (``neckcheck evaluate ... | head``); if so, stdout is pointed
+    at /dev/null, so the exit is quiet, as a Unix tool's killed by SIGPIPE is, with its status (128 + 13).
+
+    Python ignores SIGPIPE, so the write raised instead, and the flush at exit would raise again (the
+    Python documentation's recipe, "Note on SIGPIPE" in the signal module). A pipe with no reader left
+    polls as an error on its write end, which tells it from any other pipe that broke."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        gone = any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+    except (OSError, ValueError):  # stdout closed, or not a file descriptor
+        return False
+    if gone:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return gone
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -252,8 +278,7 @@ def _screen(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from service.serve import run
 
-    run(bind=args.bind, workers=args.workers)
-    return 0
+    return run(bind=args.bind, workers=args.workers)
 
 
 if __name__ == "__main__":  # pragma: no cover

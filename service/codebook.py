@@ -36,6 +36,17 @@ class CodeBook:
         """The codings of a fact, without codes.json's bookkeeping fields (status, evidence)."""
         return [_clean(c) for c in self.raw["facts"][fact]["codings"]]
 
+    def fact_display(self, fact: str) -> str:
+        """The fact's name for people: the display of its local code (a standard code's display may be a
+        LOINC long name, "Pain severity - 0-10 verbal numeric rating [Score] - Reported")."""
+        codings = self.raw["facts"][fact]["codings"]
+        local = [c for c in codings if c["system"] == self.local_fact_system]
+        return str((local or codings)[0]["display"])
+
+    def order_display(self, key: str) -> str:
+        """The order's name for people: the display of its first code, the one always emitted."""
+        return self.order_codings(key)[0]["display"]
+
     def side_coding(self, side: str) -> Coding:
         return _clean(self.raw["laterality"][side])
 

@@ -15,7 +15,9 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="neckcheck-metr
 
 from prometheus_client import multiprocess
 
-bind = os.environ.get("NECKCHECK_BIND", "127.0.0.1:8080")
+from service.serve import DEFAULT_BIND, welcome
+
+bind = os.environ.get("NECKCHECK_BIND", DEFAULT_BIND)
 workers = int(os.environ.get("NECKCHECK_WORKERS", "2"))
 threads = int(os.environ.get("NECKCHECK_THREADS", "2"))
 timeout = int(os.environ.get("NECKCHECK_TIMEOUT", "30"))
@@ -25,6 +27,11 @@ max_requests_jitter = int(os.environ.get("NECKCHECK_MAX_REQUESTS_JITTER", "1000"
 accesslog = None
 errorlog = "-"
 preload_app = True  # load the rule table once, fail fast on a bad setting, before any worker forks
+
+
+def when_ready(server):  # type: ignore[no-untyped-def]
+    """Listening, with the app loaded: say where, and how to pick another address."""
+    server.log.info(welcome([listener.sock.getsockname() for listener in server.LISTENERS]))
 
 
 def pre_fork(server, worker):  # type: ignore[no-untyped-def]

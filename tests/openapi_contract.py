@@ -33,7 +33,8 @@ from openapi_spec_validator import validate
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "openapi.yaml"
-# The document's server: requests are checked as if they had been sent to it, whatever the test's host.
+# The document's server is relative ("/": wherever it is served), so any origin matches; requests are
+# checked as if they had been sent to this one, whatever the test's host.
 HOST_URL = "http://127.0.0.1:8080"
 
 

@@ -143,8 +143,8 @@ def shell() -> Response:
     """The app's one page; its script tells launch, return from authorization, open server and demo apart."""
     if vendor.missing():
         raise PrefetchUnavailable(
-            "the app's browser library was not vendored at build time: run `make vendor` "
-            "(python -m service.app_ui.vendor) before building",
+            "the app's browser library is missing from this build (service/app_ui/static/vendor/, "
+            "kept in the repository; `make vendor` fetches it again)",
             "app",
         )
     s = settings()

@@ -118,7 +118,7 @@ def run_local(job: Job, progress: Progress, note: Callable[[str], None] = _quiet
         "evaluationTime": job.evaluation_time(),
         "seconds": round(time.monotonic() - started, 2),
     }
-    data = summary(inputs, results, table, len(files), run)
+    data = summary(inputs, results, assessor_for(job.max_entries), len(files), run)
     reconcile(job.out, data)
     write_summary(job.out, data)
     work.remove()

@@ -108,7 +108,7 @@ def run_spark(job: Job, progress: Progress) -> dict[str, Any]:
             f"{job.out} holds an unfinished run of the local engine: continue it with --engine local, "
             "or use --force to start again"
         )
-    table = assessor_for(job.max_entries).table
+    assessor = assessor_for(job.max_entries)
     partitions = job.partitions or default_partitions(files)
     pieces = [c for f in files for c in chunks(f, job.chunk_bytes)]
     spark = session(job)
@@ -146,7 +146,7 @@ def run_spark(job: Job, progress: Progress) -> dict[str, Any]:
         "evaluationTime": job.evaluation_time(),
         "seconds": round(time.monotonic() - started, 2),
     }
-    data = summary(inputs, results, table, len(files), run)
+    data = summary(inputs, results, assessor, len(files), run)
     reconcile(job.out, data)
     write_summary(job.out, data)
     return data

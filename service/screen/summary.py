@@ -4,26 +4,38 @@ Counts by risk and status, patients per fired rule, the facts most often missing
 and "escalation due, no matching ServiceRequest in the data": patients for whom a moderate- or high-risk
 rule proposes an order that none of their own ServiceRequests matches by code (codes.json
 ``draftOrderRecognition``, as for CDS Hooks draft orders).
+
+The JSON keys are the rule table's (fact, order and rule ids); ``displayNames`` gives each its name for
+people (codes.json's displays, the rule titles), which is what the picture shows, with the counts on the
+bars: a quality team reads "Symptoms getting worse: 41", not ``symptoms-worsening``.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.rules.table import RISKS, RuleTable
+from service.assess import Assessor
+from service.rules.table import RISKS
 from service.screen.outputs import INPUT_PROBLEMS, NOT_ASSESSED, UNMATCHED
 from service.screen.tally import InputTally, ResultTally
 from service.screen.workdir import write_atomically
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 STATUSES = ("final", "preliminary")
 SUMMARY, PICTURE = "summary.json", "summary.png"
+LABEL_WIDTH = 30  # characters per line of a bar's name in the picture
 
 
 def summary(
-    inputs: InputTally, results: ResultTally, table: RuleTable, files: int, run: dict[str, Any]
+    inputs: InputTally, results: ResultTally, assessor: Assessor, files: int, run: dict[str, Any]
 ) -> dict[str, Any]:
+    table, book = assessor.table, assessor.book
     missing = sorted(results.ask.items(), key=lambda item: (-item[1], item[0]))
     return {
         "ruleSet": f"{table.id} {table.version}",
@@ -65,6 +77,11 @@ def summary(
             },
             "file": UNMATCHED,
         },
+        "displayNames": {
+            "facts": {fact: book.fact_display(fact) for fact in table.facts},
+            "orders": {key: book.order_display(key) for key in table.orders},
+            "rules": {rule.id: rule.title for rule in table.rules},
+        },
     }
 
 
@@ -77,45 +94,69 @@ def write_summary(folder: Path, data: dict[str, Any]) -> None:
 
 
 def picture(data: dict[str, Any], path: Path) -> None:
-    """Four panels: risk by status, patients per rule, missing facts, escalations without a referral."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(data)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def figure(data: dict[str, Any]) -> Figure:
+    """Four panels: risk by status, patients per rule, missing facts, escalations without a referral;
+    each bar named as people name it and labelled with its count."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
+    names = data["displayNames"]
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9), constrained_layout=True)
     (risk_ax, rule_ax), (ask_ax, esc_ax) = axes
     bottom = [0] * len(RISKS)
     for status, colour in zip(STATUSES, ("#4c72b0", "#dd8452"), strict=True):
         counts = [data["byRiskAndStatus"][f"{r} {status}"] for r in RISKS]
-        risk_ax.bar(RISKS, counts, bottom=bottom, label=status, color=colour)
+        bars = risk_ax.bar(RISKS, counts, bottom=bottom, label=status, color=colour)
+        risk_ax.bar_label(bars, labels=[f"{c:,}" if c else "" for c in counts], label_type="center")
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
-    risk_ax.set_title("Patients by risk and status")
+    risk_ax.bar_label(risk_ax.containers[-1], labels=[f"{t:,}" for t in bottom], padding=2)
+    risk_ax.margins(y=0.1)
+    risk_ax.set_title("Patients by risk and status (total above each bar)")
     risk_ax.legend()
     rules = data["patientsPerRule"]
-    rule_ax.barh(list(rules), list(rules.values()), color="#55a868")
-    rule_ax.invert_yaxis()
+    _bars(rule_ax, [names["rules"][r] for r in rules], list(rules.values()), "#55a868")
     rule_ax.set_title("Patients per fired rule")
     missing = data["missingFactsInPreliminary"][:10]
-    ask_ax.barh([m["fact"] for m in missing], [m["patients"] for m in missing], color="#c44e52")
-    ask_ax.invert_yaxis()
-    ask_ax.set_title("Facts most often missing in preliminary results")
+    facts = [names["facts"][m["fact"]] for m in missing]
+    _bars(ask_ax, facts, [m["patients"] for m in missing], "#c44e52")
+    ask_ax.set_title("Facts most often missing in preliminary results (patients)")
     orders = data["escalationWithoutServiceRequest"]["byOrder"]
-    names = list(orders)
-    positions = range(len(names))
-    esc_ax.bar([p - 0.2 for p in positions], [orders[n]["due"] for n in names], 0.4, label="escalation due")
-    esc_ax.bar(
-        [p + 0.2 for p in positions],
-        [orders[n]["noServiceRequest"] for n in names],
-        0.4,
-        label="no matching ServiceRequest",
-        color="#8172b3",
-    )
-    esc_ax.set_xticks(list(positions), names)
+    keys = list(orders)
+    positions = range(len(keys))
+    for offset, field, label, colour in (
+        (-0.2, "due", "escalation due", "#4c72b0"),
+        (0.2, "noServiceRequest", "no matching ServiceRequest", "#8172b3"),
+    ):
+        counts = [orders[k][field] for k in keys]
+        bars = esc_ax.barh([p + offset for p in positions], counts, 0.4, label=label, color=colour)
+        esc_ax.bar_label(bars, fmt="{:,.0f}", padding=3)
+    esc_ax.set_yticks(list(positions), [_wrapped(names["orders"][k]) for k in keys])
+    esc_ax.invert_yaxis()
+    esc_ax.margins(x=0.15)  # room for the counts beyond the longest bar
     unmatched = data["escalationWithoutServiceRequest"]["patients"]
     esc_ax.set_title(f"Escalation due vs no matching ServiceRequest\nin the data ({unmatched:,} patients)")
     esc_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     total = data["patients"]["withResult"]
     fig.suptitle(f"neckcheck screen: {total:,} patients with a result ({data['ruleSet']})")
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    return fig
+
+
+def _bars(ax: Axes, labels: list[str], counts: list[int], colour: str) -> None:
+    """Horizontal bars, first at the top, each with its count at its end."""
+    bars = ax.barh([_wrapped(label) for label in labels], counts, color=colour)
+    ax.bar_label(bars, fmt="{:,.0f}", padding=3)
+    ax.invert_yaxis()
+    ax.margins(x=0.15)
+
+
+def _wrapped(label: str, width: int = LABEL_WIDTH) -> str:
+    return textwrap.fill(label, width)

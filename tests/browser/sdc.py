@@ -53,8 +53,8 @@ def chromium() -> Path:
 def vendored(name: str) -> Path:
     """The unpacked folder of a pinned npm package of vendor.json (fetched once, then reused).
 
-    Fetched and checked against its pinned sha512 as the app's own browser library is
-    (``service.app_ui.vendor.tarball``): from the registry over HTTPS, no Node.js needed."""
+    Fetched and checked against its pinned sha512 as ``make vendor`` fetches the app's own library
+    (``service.app_ui.vendor.tarball``): from the npm registry the machine is set up for, no Node.js."""
     spec = json.loads((HERE / "vendor.json").read_text(encoding="utf-8"))[name]
     target = VENDOR / f"{name}-{spec['version']}"
     if target.is_dir():

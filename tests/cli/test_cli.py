@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +111,54 @@ def test_populate_with_the_installed_script_reads_stdin() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["parameter"][0]["resource"]["authored"] == "2026-03-10T09:00:00Z"
+
+
+def _with_the_reader_gone(*args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+    """``neckcheck ARGS | head``, with the reader gone before the first write: the pipe's read end is closed
+    at once, long before the command has loaded its rules and written anything."""
+    process = subprocess.Popen(
+        [str(NECKCHECK), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read()
+    return subprocess.CompletedProcess(process.args, process.wait(timeout=60), b"", stderr)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("evaluate", str(SCENARIOS / "S1-observations.json")),
+        ("populate", str(SCENARIOS / "S5-observations.json")),
+        ("rules",),
+        ("audit", "--since", "2000-01-01"),
+        ("feedback-report",),
+    ],
+)
+def test_a_reader_that_goes_away_ends_the_command_quietly(args: tuple[str, ...], tmp_path: Path) -> None:
+    """As a Unix tool killed by SIGPIPE: no traceback, status 128 + 13 (what a shell shows for `cat`)."""
+    database = f"sqlite:///{tmp_path / 'neckcheck.db'}"
+    stored = run_with_env(["evaluate", "--audit", str(SCENARIOS / "S1-observations.json")], database)
+    assert stored.returncode == 0, stored.stderr  # so that `audit` has a record to print
+    done = _with_the_reader_gone(*args, NECKCHECK_DATABASE_URL=database)
+    assert done.stderr == b""
+    assert done.returncode == 128 + signal.SIGPIPE
+
+
+def test_another_broken_pipe_is_still_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the reader of stdout going away is quiet; a pipe of the command's own breaking is an error."""
+
+    def broken(args: object) -> int:
+        raise BrokenPipeError("a worker's pipe")
+
+    monkeypatch.setattr("service.cli._rules", broken)
+    with pytest.raises(BrokenPipeError):
+        main(["rules"])
+
+
+def run_with_env(args: list[str], database: str) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "NECKCHECK_DATABASE_URL": database}
+    return subprocess.run([str(NECKCHECK), *args], capture_output=True, timeout=60, env=env, check=False)

@@ -151,19 +151,6 @@ def test_make_lock_resolves_the_dev_lock_with_every_extra_the_tests_need() -> No
     assert [e for e in DEV_EXTRAS if f"--extra {e} " not in line] == []
 
 
-def test_make_installs_the_locks_with_hashes() -> None:
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    recipe = makefile.split("$(STAMP): pyproject.toml requirements.lock requirements-dev.lock\n")[1].split(
-        "\n\n"
-    )[0]
-    installs = [line.split("install", 1)[1] for line in recipe.splitlines() if "pip install" in line]
-    assert installs[1:] == [
-        " --quiet --require-hashes -r requirements.lock",
-        " --quiet --no-deps -e .",
-        " --quiet --require-hashes -r requirements-dev.lock",
-    ]
-
-
 # ---- the SBOM ----
 
 

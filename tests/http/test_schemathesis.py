@@ -9,7 +9,9 @@ express rather than to hide a failure:
 - ``ignored_auth`` and ``missing_required_header`` are off, and ``negative_data_rejection`` is skipped for a
   request whose only fault is its headers: the only required header is Authorization, NECKCHECK_INSECURE_DEV=1
   turns the token checks off on purpose, and they have their own tests (tests/http/test_assess_auth.py,
-  tests/cds/test_security.py);
+  tests/cds/test_security.py); nor is it applied when the other fault is query parameters the operation
+  does not declare, which the service ignores (openapi.yaml says so; OpenAPI 3.0 has no way to) - a
+  declared parameter with a value outside its schema must still be refused;
 
 - a schema-valid hook request names the hook of the service it is posted to, and
   ``positive_data_acceptance`` is skipped for a Parameters body without a ``bundle`` part holding a
@@ -29,6 +31,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+from jsonschema import Draft4Validator
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
@@ -67,10 +70,20 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _only_the_token_is_missing(case: Any) -> bool:
+    """Negative at the headers only, or also at the query by undeclared parameters alone."""
     meta = case.meta
     if meta is None or not meta.is_negative_at(ParameterLocation.HEADER):
         return False
-    return not any(meta.is_negative_at(loc) for loc in ParameterLocation if loc != ParameterLocation.HEADER)
+    header, query = ParameterLocation.HEADER, ParameterLocation.QUERY
+    elsewhere = [loc for loc in ParameterLocation if loc != header and meta.is_negative_at(loc)]
+    return not elsewhere or (elsewhere == [query] and _only_undeclared_query_parameters(case))
+
+
+def _only_undeclared_query_parameters(case: Any) -> bool:
+    declared = {p.name: p.definition["schema"] for p in case.operation.query}
+    query = case.query or {}
+    valid = all(Draft4Validator(declared[k]).is_valid(v) for k, v in query.items() if k in declared)
+    return valid and bool(set(query) - set(declared))
 
 
 def _pin_fhir_server(case: Any) -> None:

@@ -1,13 +1,17 @@
 """The package as a user installs it: the wheel, in a fresh venv, used from a folder outside the checkout.
 
-What runs here is the installed copy only: no PYTHONPATH, no editable finder, and the working directory is
-a temporary folder, so a file read from the source tree instead of the package would fail these tests.
+The wheel is built by ``pip wheel .`` from what a clone holds (the files git tracks or would track, none
+it ignores: no .venv, nothing a previous ``make`` left behind), so a build step that only works in a
+developer's checkout fails here. What runs is the installed copy only: no PYTHONPATH, no editable finder,
+and the working directory is a temporary folder, so a file read from the source tree instead of the
+package would fail these tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -18,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.live import ROOT, running
+from tests.live import ROOT, Server, running
 
 EXAMPLE = ROOT / "tests" / "fixtures" / "scenarios" / "S1-observations.json"
 
@@ -47,8 +51,19 @@ class Installed:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     root = tmp_path_factory.mktemp("wheel")
     wheels = root / "wheels"
+    clone = a_clone(root / "clone")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(wheels),
+            str(clone),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
@@ -64,6 +79,31 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     outside = root / "elsewhere"
     outside.mkdir()
     yield Installed(target / "bin", outside)
+
+
+def a_clone(target: Path) -> Path:
+    """The checkout as a clone of it would hold it once committed: tracked and untracked files, without
+    the ignored ones; links stay links (service/data/ links to schemas/)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_symlink() or source.is_file():  # not a tracked file deleted in the worktree
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name, follow_symlinks=False)
+    return target
+
+
+@pytest.fixture(scope="module")
+def served(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The installed service as ``neckcheck serve`` starts it (the demo on, as under ``make run``)."""
+    folder = tmp_path_factory.mktemp("served")
+    with running(folder, ["neckcheck", "serve"], cwd=installed.outside, **installed.env()) as server:
+        yield server
 
 
 def test_the_wheel_carries_the_data_the_service_reads(installed: Installed) -> None:
@@ -104,17 +144,29 @@ def test_the_command_line(installed: Installed) -> None:
     assert rules.returncode == 0 and b"urgent-signs" in rules.stdout
 
 
-def test_the_app_answers_an_assessment(installed: Installed, tmp_path: Path) -> None:
-    with running(tmp_path, ["neckcheck", "serve"], cwd=installed.outside, **installed.env()) as server:
-        answer = requests.post(
-            f"{server.url}/fhir/$assess",
-            data=EXAMPLE.read_bytes(),
-            headers={"Content-Type": "application/fhir+json"},
-            timeout=10,
-        )
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["entry"][0]["resource"]["status"] == "final"
-        contract = requests.get(f"{server.url}/openapi.yaml", timeout=10)
-        assert contract.status_code == 200
-        assert contract.content == (ROOT / "openapi.yaml").read_bytes()
-        assert requests.get(f"{server.url}/readyz", timeout=10).json()["status"] == "ready"
+def test_the_service_answers_an_assessment(served: Server) -> None:
+    answer = requests.post(
+        f"{served.url}/fhir/$assess",
+        data=EXAMPLE.read_bytes(),
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["entry"][0]["resource"]["status"] == "final"
+    contract = requests.get(f"{served.url}/openapi.yaml", timeout=10)
+    assert contract.status_code == 200
+    assert contract.content == (ROOT / "openapi.yaml").read_bytes()
+    assert requests.get(f"{served.url}/readyz", timeout=10).json()["status"] == "ready"
+
+
+def test_the_clinician_app_is_whole(served: Server) -> None:
+    """The app's page and its browser library are in the wheel: a build from a clone needs no extra step
+    (the library is in the repository with its sha512, service/app_ui/vendor.json)."""
+    page = requests.get(f"{served.url}/app/", timeout=10)
+    assert page.status_code == 200, page.text
+    assert '<script src="/app/vendor/fhir-client.js"' in page.text
+    library = requests.get(f"{served.url}/app/vendor/fhir-client.js", timeout=10)
+    assert library.status_code == 200
+    assert (
+        library.content == (ROOT / "service" / "app_ui" / "static" / "vendor" / "fhir-client.js").read_bytes()
+    )
