@@ -33,6 +33,7 @@ from service.rules.table import (
 )
 
 LIBRARY_NAME = "NeckcheckEscalation"
+LIBRARY_ID = "neckcheck-escalation-logic"  # the FHIR Library's id
 FHIR_VERSION = "4.0.1"
 NUMBNESS = "facial-numbness"  # the finding that may carry its side, duration and onset (rules.md §4)
 OUTPUTS = ("Risk", "Status", "Proposed Orders", "Rules Fired", "Facts To Ask")

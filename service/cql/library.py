@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from service.codebook import CodeBook
-from service.cql.generate import LIBRARY_NAME, OUTPUTS, cql_text
+from service.cql.generate import LIBRARY_ID, LIBRARY_NAME, OUTPUTS, cql_text
+
+__all__ = ["LIBRARY_ID", "data_requirements", "logic_library"]
 from service.errors import NotFound
 from service.output.guidance import data_requirement, questionnaire_item_url
 from service.output.questionnaire import PUBLISHER, lookback_duration
@@ -27,7 +29,6 @@ from service.rules.table import RuleTable
 
 JSON = dict[str, Any]
 
-LIBRARY_ID = "neckcheck-escalation-logic"
 CQL_DIR = SCHEMAS_DIR / "cql"
 LIBRARY_TYPE = "http://terminology.hl7.org/CodeSystem/library-type"
 CPG = "http://hl7.org/fhir/uv/cpg/StructureDefinition"
