@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from service.assess import Assessment, Assessor
+from service.cql.library import CQL_DIR, elm_file
 from service.errors import NeckcheckError
 from service.intake.fields import parse_datetime
-from service.rules.table import load_table
+from service.rules.table import DEFAULT_TABLE, load_table
 from tests.cql.engine import (
     OUTPUTS,
     Case,
@@ -38,6 +39,7 @@ from tests.support import summary
 TABLE = load_table()
 EXAMPLES = Path(__file__).parents[1] / "fixtures" / "examples"
 GENERATED, SEED = 2200, 20261203
+EXPRESSIONS = [*OUTPUTS, *facts_read(TABLE)]  # the outputs, and each fact a rule reads
 
 
 def fixture_case(path: Path) -> Case:
@@ -63,15 +65,21 @@ class Compared:
         ran = {case.id: python_side(assessor, case) for case in cases}
         self.refused = {cid: r for cid, r in ran.items() if isinstance(r, NeckcheckError)}
         self.python: dict[str, Assessment] = {cid: r for cid, r in ran.items() if isinstance(r, Assessment)}
-        expressions = [*OUTPUTS, *facts_read(TABLE)]
-        jobs = [job(c, self.python[c.id], expressions) for c in cases if c.id in self.python]
+        jobs = [job(c, self.python[c.id], EXPRESSIONS) for c in cases if c.id in self.python]
         self.cql = run_cql(jobs, TABLE.version)
 
-    def differences(self, ids: list[str]) -> list[str]:
+    def differences(
+        self,
+        ids: list[str],
+        python: dict[str, Assessment] | None = None,
+        cql: dict[str, dict[str, Any]] | None = None,
+    ) -> list[str]:
+        """Each case where the two disagree, with the patient (``python``, ``cql``: other answers)."""
+        python, cql = python or self.python, cql or self.cql
         out = []
         for cid in ids:
-            expected = {**outputs(self.python[cid]), **facts(self.python[cid], TABLE)}
-            found = {**{k: self.cql[cid][k] for k in OUTPUTS}, **cql_facts(self.cql[cid], TABLE)}
+            expected = {**outputs(python[cid]), **facts(python[cid], TABLE)}
+            found = {**{k: cql[cid][k] for k in OUTPUTS}, **cql_facts(cql[cid], TABLE)}
             if expected != found:
                 case = next(c for c in self.cases if c.id == cid)
                 differ = sorted(k for k in expected if expected[k] != found[k])
@@ -157,3 +165,49 @@ def test_refusals_are_few_and_only_for_data_the_rules_cannot_assess(compared: Co
     reasons: Counter[Any] = Counter(type(r).__name__ for r in compared.refused.values())
     assert set(reasons) <= {"NoFacts", "Unprocessable"}, reasons
     assert sum(reasons.values()) < GENERATED // 50, reasons
+
+
+# --- the comparison catches a rule changed in only one of the two engines ---
+
+CHANGED = "persistent-numbness"  # changed to "numbness beyond three weeks" (greaterThan 14 -> 21)
+
+
+def _literals(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [node] if node.get("type") == "Literal" else []
+        return found + [x for value in node.values() for x in _literals(value)]
+    if isinstance(node, list):
+        return [x for value in node for x in _literals(value)]
+    return []
+
+
+def _sample(compared: Compared) -> list[str]:
+    return [c.id for c in compared.cases if c.id in compared.python][:300]
+
+
+def test_a_rule_changed_in_the_cql_alone_fails_the_comparison(compared: Compared, tmp_path: Path) -> None:
+    elm = json.loads(elm_file(TABLE.version, CQL_DIR).read_text(encoding="utf-8"))
+    (definition,) = [d for d in elm["library"]["statements"]["def"] if d["name"] == CHANGED]
+    (days,) = [x for x in _literals(definition["expression"]) if x["value"] == "14"]
+    days["value"] = "21"
+    changed = tmp_path / "changed.elm.json"
+    changed.write_text(json.dumps(elm), encoding="utf-8")
+    ids = _sample(compared)
+    by_id = {c.id: c for c in compared.cases}
+    jobs = [job(by_id[i], compared.python[i], EXPRESSIONS) for i in ids]
+    found = compared.differences(ids, cql=run_cql(jobs, TABLE.version, elm=changed))
+    assert found and all(CHANGED in line for line in found), found[:3]
+
+
+def test_a_rule_changed_in_neckcheck_alone_fails_the_comparison(compared: Compared, tmp_path: Path) -> None:
+    raw = json.loads(DEFAULT_TABLE.read_text(encoding="utf-8"))
+    (rule,) = [r for r in raw["rules"] if r["id"] == CHANGED]
+    rule["when"]["all"][1]["greaterThan"] = 21
+    edited = tmp_path / "table.json"
+    edited.write_text(json.dumps(raw), encoding="utf-8")
+    changed = Assessor.load(rules=edited)
+    ids = _sample(compared)
+    by_id = {c.id: c for c in compared.cases}
+    python = {i: changed.run(by_id[i].bundle, as_of=by_id[i].as_of, now=by_id[i].now) for i in ids}
+    found = compared.differences(ids, python=python)
+    assert found and all(CHANGED in line for line in found), found[:3]
