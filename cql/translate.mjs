@@ -3,6 +3,7 @@
 // The FHIR 4.0.1 model info is the one cql-exec-fhir ships; units are checked with UCUM (@lhncbc/ucum-lhc).
 // Translator options are its defaults. Every message (error, warning, info) is in the ELM's annotations;
 // the exit status is 1 when there is an error.
+import { webcrypto } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import ucum from "@lhncbc/ucum-lhc";
@@ -15,6 +16,9 @@ import {
   createUcumService,
   stringAsSource,
 } from "@cqframework/cql/cql-to-elm";
+
+// The Kotlin build calls the global Web Crypto, a global from Node.js 19 on; Debian 12's Node.js is 18.
+globalThis.crypto ??= webcrypto;
 
 const require = createRequire(import.meta.url);
 const modelInfo = readFileSync(require.resolve("cql-exec-fhir/lib/modelInfos/fhir-modelinfo-4.0.1.xml"), "utf8");
