@@ -47,7 +47,7 @@ _SYSTEM_NAMES = {
     "http://terminology.hl7.org/CodeSystem/v2-0136": "v2-0136",
     "http://terminology.hl7.org/CodeSystem/data-absent-reason": "DataAbsentReason",
 }
-# how each kind of fact is held in CQL, and what a QuestionnaireResponse answer to it is read as
+# how each kind of fact is read in CQL (a duration in days, exact), and what an answer to it is read as
 _TYPE = {"bool": "Boolean", "side": "String", "days": "Decimal", "date": "DateTime", "score": "Decimal"}
 _ANSWER = {
     "bool": "Boolean Answer",
@@ -573,8 +573,9 @@ def _fact(fact: FactDef, kinds: dict[str, FactDef], attribute: str) -> str:
     codes = name(fact.name + " codes")
     readings = name(fact.name + " readings")
     sources = [f'("Coded As"({codes})) V\n      return all {_tuple(_OBSERVED[fact.kind])}']
-    if fact.kind == "bool":
-        sources.append(f'("Symptom Finding"({codes})) V\n      return all {_tuple("true")}')
+    # a Symptom Observation says a yes/no finding is present; for any other fact it states no value
+    present = "true" if fact.kind == "bool" else f"null as {_TYPE[fact.kind]}"
+    sources.append(f'("Symptom Finding"({codes})) V\n      return all {_tuple(present)}')
     sources += _riders(fact, attribute)
     sources.append(
         f'("Answers To"({string(fact.name)})) A\n'

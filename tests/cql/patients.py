@@ -209,13 +209,13 @@ class Generator:
         return obs
 
     def observations_of(self, patient: str, fact: str, as_of: dt.datetime) -> list[JSON]:
-        kind = "bool" if fact in BOOLS else fact
-        if kind == "bool":
-            if self.chance(0.15):  # pattern 2: LOINC Symptom, the finding as value
-                symptom = {"system": CODES["symptom"]["system"], "code": CODES["symptom"]["code"]}
-                obs = self.observation(patient, fact, as_of, valueCodeableConcept=self.fact_code(fact))
-                obs["code"] = {"coding": [symptom]}
-                return [obs]
+        # pattern 2: LOINC Symptom, the finding as value (for a fact that is no finding: no value)
+        if self.chance(0.15 if fact in BOOLS else 0.04):
+            symptom = {"system": CODES["symptom"]["system"], "code": CODES["symptom"]["code"]}
+            obs = self.observation(patient, fact, as_of, valueCodeableConcept=self.fact_code(fact))
+            obs["code"] = {"coding": [symptom]}
+            return [obs]
+        if fact in BOOLS:
             if fact == "facial-numbness" and self.chance(0.5):
                 return [self.numbness(patient, as_of)]
             return [self.observation(patient, fact, as_of, **self.bool_value())]
