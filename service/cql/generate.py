@@ -15,7 +15,6 @@ precision as uncertain, which would turn a plain "later than" into ``null``.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable
 from fractions import Fraction
 
 from service.codebook import CodeBook
@@ -816,8 +815,3 @@ def _proposed_orders(table: RuleTable) -> str:
             f"if {fired}\n      then Tuple {{ key: {string(order)}, priority: {priority} }}\n      else null"
         )
     return ",\n    ".join(out)
-
-
-def defined_names(table: RuleTable) -> Iterable[str]:
-    """The definitions other engines and the tests call: the outputs, each fact and each rule."""
-    return (*OUTPUTS, *table.facts, *(r.id for r in table.rules))

@@ -19,8 +19,6 @@ from typing import Any
 
 from service.codebook import CodeBook
 from service.cql.generate import LIBRARY_ID, LIBRARY_NAME, OUTPUTS, cql_text
-
-__all__ = ["LIBRARY_ID", "data_requirements", "logic_library"]
 from service.errors import NotFound
 from service.output.guidance import data_requirement, questionnaire_item_url
 from service.output.questionnaire import PUBLISHER, lookback_duration

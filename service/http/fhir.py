@@ -6,7 +6,8 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.routing import BaseConverter
 
 from service.assess import Assessor
-from service.cql.library import LIBRARY_ID, data_requirements, logic_library
+from service.cql.generate import LIBRARY_ID
+from service.cql.library import data_requirements, logic_library
 from service.errors import InvalidInput, NotFound, Unsupported
 from service.http.auth import public_base, record, require_token, settings
 from service.http.responses import fhir_response

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from service.assess import Assessment, Assessor
 from service.codebook import load_codebook
 from service.cql.build import ROOT, messages, render, unaccepted
 from service.cql.generate import cql_text
@@ -99,7 +100,7 @@ def test_no_fact_or_rule_is_tested_with_exists() -> None:
         assert "exists" not in body.replace('if not exists "facial-numbness-days current readings"', ""), name
 
 
-def test_a_fact_with_no_reading_is_null_not_false(assessor: object) -> None:
+def test_a_fact_with_no_reading_is_null_not_false(assessor: Assessor) -> None:
     """Only neck pain recorded: every other fact the rules read is unknown (null), and so are the rules
     that need one of them; the result is preliminary, the urgent signs first to ask."""
     bundle = {
@@ -121,9 +122,10 @@ def test_a_fact_with_no_reading_is_null_not_false(assessor: object) -> None:
         ],
     }
     case = Case("neck-pain only", bundle)
-    result = python_side(assessor, case)  # type: ignore[arg-type]
+    result = python_side(assessor, case)
+    assert isinstance(result, Assessment)
     names = [*TABLE.facts, *(r.id for r in TABLE.rules), "Status", "Facts To Ask"]
-    (found,) = run_cql([job(case, result, names)], TABLE.version).values()  # type: ignore[arg-type]
+    (found,) = run_cql([job(case, result, names)], TABLE.version).values()
     assert found.pop("neck-pain") is True
     assert found.pop("Status") == "preliminary"
     assert found.pop("Facts To Ask")[:4] == [
@@ -133,3 +135,22 @@ def test_a_fact_with_no_reading_is_null_not_false(assessor: object) -> None:
         "symptoms-worsening",
     ]
     assert found == dict.fromkeys(found)  # every other fact and every rule: null
+
+
+def test_no_evaluation_time_means_now(assessor: Assessor) -> None:
+    """ "Evaluation Time" null is CQL's Now(), as $assess uses the clock when the Bundle has no timestamp:
+    S5 recorded on 2026-03-10, assessed today, has only stale readings in both engines."""
+    bundle = json.loads((ROOT / "tests" / "fixtures" / "scenarios" / "S5-observations.json").read_text())
+    del bundle["timestamp"]
+    case = Case("S5 at the clock", bundle)
+    result = python_side(assessor, case)
+    assert isinstance(result, Assessment) and result.intake.stale
+    now = {**job(case, result, ["Risk", "Status", "Facts To Ask", "Rules Fired"]), "evaluationTime": None}
+    (found,) = run_cql([now], TABLE.version).values()
+    decision = result.decision
+    assert found == {
+        "Risk": decision.risk,
+        "Status": "preliminary",
+        "Facts To Ask": list(decision.ask_about),
+        "Rules Fired": [],
+    }
