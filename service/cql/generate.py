@@ -186,7 +186,7 @@ def _wrap(text: str) -> list[str]:
 
 
 def _section(title: str) -> str:
-    return f"// ---- {title} " + "-" * max(3, WIDTH - len(title) - 9)
+    return f"// ---- {title} " + "-" * max(3, WIDTH - len(title) - 10)
 
 
 def _parameters() -> str:
@@ -260,8 +260,10 @@ def _fact_codes(table: RuleTable, book: CodeBook, codes: _Codes) -> str:
     for fact in table.facts.values():
         refs = ", ".join(codes.ref(c) for c in book.raw["facts"][fact.name]["codings"])
         out.append(f"define {name(fact.name + ' codes')}:\n  {{ {refs} }}")
-    every = ", ".join(f'"Tokens Of"({name(f + " codes")})' for f in table.facts)
-    out.append(f'define "Fact tokens":\n  Flatten({{ {every} }})')
+    every = ",\n    ".join(f'"Tokens Of"({name(f + " codes")})' for f in table.facts)
+    out.append(f'define "Fact tokens":\n  Flatten({{\n    {every}\n  }})')
+    names = textwrap.fill(", ".join(string(f) for f in table.facts), WIDTH - 4, break_on_hyphens=False)
+    out.append('define "Fact names":\n  {\n' + textwrap.indent(names, "    ") + "\n  }")
     return "\n\n".join(out)
 
 
@@ -293,7 +295,6 @@ def _reading_functions(book: CodeBook, codes: _Codes, table: RuleTable) -> str:
     names = ["R.item", *(f"L{d}" for d in range(1, ITEM_DEPTH))]
     depth = ", ".join(f'{names[d]}: "Children"({names[d - 1]})' for d in range(1, ITEM_DEPTH))
     levels = ", ".join(names)
-    facts = ", ".join(string(f) for f in table.facts)
     lookbacks = "\n".join(f"    when {string(f.name)} then {_quantity(f)}" for f in table.facts.values())
     return f"""\
 define function "Is"(coding FHIR.Coding, code System.Code):
@@ -507,7 +508,7 @@ define function "Lookback"(fact String):
 // An unfinished (in-progress) questionnaire holds the result back when one of its answers is used.
 define "Unfinished Questionnaire Used":
   exists ("Answers" A
-    where A.unfinished and A.linkId in {{ {facts} }} and "Is Current"(A.seen, "Lookback"(A.linkId)))"""
+    where A.unfinished and A.linkId in "Fact names" and "Is Current"(A.seen, "Lookback"(A.linkId)))"""
 
 
 def _quantity(fact: FactDef) -> str:
@@ -554,9 +555,11 @@ def _resolution_functions() -> str:
     for kind, (cql_type, label, cautious) in _RESOLVE.items():
         reading = f"List<Tuple {{ value {cql_type}, time DateTime, seen DateTime }}>"
         out.append(
-            f"""\
-// The value of the latest readings, the more cautious on a tie ({cautious}). When a reading has no time,
-// none can be called the latest: all of them are weighed.
+            comment(
+                f"The value of the latest readings, the more cautious on a tie ({cautious}). When a reading "
+                "has no time, none can be called the latest: all of them are weighed."
+            )
+            + f"""
 define function "{label} Of"(current {reading}):
   "Most Cautious {label}"(
     if exists (current R where R.time is null) then current
@@ -642,7 +645,8 @@ def _riders(fact: FactDef, attribute: str) -> list[str]:
         return [
             f"(Flatten({numb}\n"
             f"      where V.observation.component is not null\n"
-            f"      return all ((V.observation.component) C where not {is_attribute} and {coded}\n"
+            f"      return all ((V.observation.component) C\n"
+            f"        where not {is_attribute}\n          and {coded}\n"
             f"        return all {days}))) R\n      where R.value is not null"
         ]
     if fact.kind == "date":
@@ -792,9 +796,8 @@ def _holds_back(rule: Rule) -> str:
     terms = [t for t in (raises, *hastens) if t]
     if not terms:
         return f"// {rule.id} ({rule.risk}) never holds a result back.\ndefine {ident}:\n  false"
-    return (
-        f"define {ident}:\n  \"Risk\" != 'high' and {name(rule.id)} is null\n    and ({' or '.join(terms)})"
-    )
+    either = "\n      or ".join(terms)
+    return f"define {ident}:\n  \"Risk\" != 'high' and {name(rule.id)} is null\n    and ({either})"
 
 
 def _proposed_orders(table: RuleTable) -> str:
