@@ -13,7 +13,7 @@ SBOM ?= sbom.cdx.json
 UV_COMPILE := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
 	--custom-compile-command 'make lock' $(UPGRADE)
 
-.PHONY: screenshots vendor run test lint typecheck unit deploy-check bench golden lock sbom schemas clean
+.PHONY: screenshots vendor run test lint typecheck unit deploy-check bench golden lock sbom schemas cql clean
 
 # Dependencies are declared in pyproject.toml and installed from the hashed locks (`make lock`):
 # the runtime ones (as in the image), then the project itself without dependencies ...
@@ -86,6 +86,11 @@ sbom: $(DEV)
 ## from the marshmallow schemas in service/payloads (tests/payloads/test_publish.py fails on drift)
 schemas: $(DEV)
 	$(BIN)/python -m service.payloads.publish
+
+## cql: rewrite schemas/cql/ (the CQL library from the rule table and codes.json, and its ELM from the reference
+## translator, run by Node.js); fetches the pinned CQL tools of cql/package-lock.json (tests/cql checks drift)
+cql: $(STAMP)
+	$(BIN)/python -m service.cql.build
 
 clean:
 	rm -rf $(VENV) $(SBOM) .mypy_cache .ruff_cache .pytest_cache .hypothesis

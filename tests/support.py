@@ -109,4 +109,7 @@ def known_codes() -> set[tuple[str, str]]:
     pairs |= {(yn["system"], yn["yes"]), (yn["system"], yn["no"])}
     pairs |= {(CODES["risk"]["system"], r) for r in CODES["risk"]["order"]}
     pairs |= {(CODES["units"]["system"], unit) for unit in CODES["units"]["toDays"]}
+    # FHIR's own library-type codes (the CQL Library and its $data-requirements), not clinical codes
+    library_type = "http://terminology.hl7.org/CodeSystem/library-type"
+    pairs |= {(library_type, "logic-library"), (library_type, "module-definition")}
     return pairs

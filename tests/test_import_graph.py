@@ -44,6 +44,8 @@ REFUSED = {
     "service.http": ("service.app_ui", "service.screen", "service.cli"),
     "service.payloads": (*FRONT_ENDS, "service.security", "service.web", "service.reader"),
     "service.reader": (*FRONT_ENDS, "service.web", "service.storage"),
+    "service.cql": (*FRONT_ENDS, "service.web", "service.reader", "service.storage", "service.payloads"),
+    "service.npm": (*FRONT_ENDS, "service.cql", "service.web", "service.reader", "service.storage"),
     "service.web": FRONT_ENDS,
     "service.security": (*FRONT_ENDS, "service.web", "service.reader", "service.storage"),
     "service.storage": (*FRONT_ENDS, "service.web", "service.reader"),

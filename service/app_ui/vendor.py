@@ -8,7 +8,7 @@ and nothing to trust at build time but the repository. ``python -m service.app_u
 files against their pins (the Dockerfile runs it).
 
 ``--fetch`` (``make vendor``) is how a pin moves: it fetches each package's tarball from the npm registry
-the machine is set up for (service/app_ui/npm_registry.py), refuses it unless it matches the registry's
+the machine is set up for (service/npm.py), refuses it unless it matches the registry's
 sha512 ``integrity`` pinned in ``vendor.json`` (the Subresource Integrity form npm publishes), copies the
 files out and records their sha512. No Node.js is needed.
 """
@@ -16,17 +16,14 @@ files out and records their sha512. No Node.js is needed.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import io
 import json
 import sys
 import tarfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from service.app_ui.npm_registry import Registry, registry
+from service.npm import Registry, integrity_of, tarball
 from service.packaged import UI_STATIC
 
 PINS = Path(__file__).with_name("vendor.json")
@@ -36,25 +33,6 @@ TARGET = UI_STATIC / "vendor"
 def pins(path: Path = PINS) -> dict[str, dict[str, Any]]:
     raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return {name: spec for name, spec in raw.items() if not name.startswith("_")}
-
-
-def integrity_of(data: bytes) -> str:
-    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
-
-
-def tarball(name: str, version: str, integrity: str, source: Registry | None = None) -> bytes:
-    """The package's tarball as the registry serves it, refused unless its sha512 matches the pin."""
-    source = source or registry()
-    url = f"{source.url}/{name}/-/{name.rsplit('/', 1)[-1]}-{version}.tgz"
-    request = urllib.request.Request(url, headers=source.headers())
-    with urllib.request.urlopen(request, timeout=120) as response:
-        data: bytes = response.read()
-    found = integrity_of(data)
-    if found != integrity:
-        raise RuntimeError(
-            f"{name}@{version} from {source.url}: integrity {found} is not the pinned {integrity}"
-        )
-    return data
 
 
 def unpack(data: bytes, members: dict[str, str], target: Path) -> dict[str, str]:

@@ -6,6 +6,8 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.routing import BaseConverter
 
 from service.assess import Assessor, parse_json
+from service.cql.generate import LIBRARY_ID
+from service.cql.library import data_requirements, logic_library
 from service.errors import InvalidInput, NotFound, Unsupported
 from service.output.artefacts import (
     capability_statement,
@@ -110,6 +112,26 @@ def get_questionnaire(rid: str) -> Response:
 def get_plan_definition(rid: str) -> Response:
     a = _assessor()
     return _published(rid, plan_definition(a.table, a.book))
+
+
+@bp.get("/Library/<fhir_id:rid>")
+def get_library(rid: str) -> Response:
+    """The computable guideline: the CQL and ELM of the rules (service/cql)."""
+    _library_id(rid)
+    a = _assessor()
+    return fhir_response(logic_library(a.table, a.book))
+
+
+@bp.get("/Library/<fhir_id:rid>/$data-requirements")
+def get_data_requirements(rid: str) -> Response:
+    _library_id(rid)
+    a = _assessor()
+    return fhir_response(data_requirements(a.table, a.book))
+
+
+def _library_id(rid: str) -> None:
+    if rid != LIBRARY_ID:
+        raise NotFound(f"Library/{rid[:64]} not found; this server publishes {LIBRARY_ID}")
 
 
 def _published(rid: str, resource: dict[str, object]) -> Response:

@@ -151,7 +151,11 @@ def general_readings(
         return [], [Skipped(loc, f"{fact}: not used ({why})")]
     when, seen = observation_times(resource, loc)
     if via_symptom:
-        return [Reading(fact, True, when, evidence, seen)], []
+        if table.facts[fact].kind == "bool":
+            return [Reading(fact, True, when, evidence, seen)], []
+        # "present" is a yes/no value: a side, duration, onset or score must be stated (unknown is not no)
+        note = Skipped(loc, f"{fact}: a Symptom Observation states no value for it, taken as unknown")
+        return [Reading(fact, None, when, evidence, seen)], [note]
     if opt_obj(resource, "dataAbsentReason", loc) is not None:
         return [Reading(fact, None, when, evidence, seen)], []
     kind = table.facts[fact].kind

@@ -1,6 +1,7 @@
 """The published FHIR artefacts, generated from the rule table and codes so they cannot drift from the engine.
 
-Questionnaire (linkIds = fact names; built in questionnaire.py), PlanDefinition (one action per rule),
+Questionnaire (linkIds = fact names; built in questionnaire.py), PlanDefinition (one action per rule, each
+condition the CQL definition of the rule in the Library of service/cql),
 OperationDefinitions of $assess and $populate, and the server's CapabilityStatement.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.codebook import CodeBook
+from service.cql.generate import LIBRARY_ID
 from service.output.questionnaire import PUBLISHER, questionnaire
 from service.rules.table import Condition, Leaf, RuleTable
 
@@ -50,10 +52,10 @@ def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
                 "condition": [
                     {
                         "kind": "applicability",
-                        "expression": {
+                        "expression": {  # CPG computable: the definition of the same name in the Library
                             "description": _describe(rule.when, table),
-                            "language": "text/plain",
-                            "expression": _describe(rule.when, table),
+                            "language": "text/cql-identifier",
+                            "expression": rule.id,
                         },
                     }
                 ],
@@ -74,6 +76,7 @@ def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
     return {
         "resourceType": "PlanDefinition",
         "id": pid,
+        "meta": {"profile": ["http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-computableplandefinition"]},
         "url": book.canonical("PlanDefinition", pid),
         "version": table.version,
         "name": "NeckcheckEscalation",
@@ -86,6 +89,7 @@ def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
             "Unknown facts are never read as absent: a result that could still escalate is preliminary. "
             + recency_sentence(table)
         ),
+        "library": [f"{book.canonical('Library', LIBRARY_ID)}|{table.version}"],
         "action": actions,
     }
 
@@ -237,6 +241,15 @@ def capability_statement(table: RuleTable, book: CodeBook, software_version: str
                     },
                     read("PlanDefinition"),
                     read("OperationDefinition"),
+                    {
+                        **read("Library"),
+                        "operation": [
+                            {
+                                "name": "data-requirements",
+                                "definition": "http://hl7.org/fhir/OperationDefinition/Library-data-requirements",
+                            }
+                        ],
+                    },
                 ],
                 "operation": [
                     {"name": "assess", "definition": book.canonical("OperationDefinition", "assess")}

@@ -19,10 +19,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 
+from service import npm
 from service.app_ui import vendor
-from service.app_ui.npm_registry import Registry
 from service.app_ui.samples import samples
 from service.errors import ConfigError
+from service.npm import Registry
 from service.storage.audit import since
 from tests.app_ui.charts import serve_patient
 from tests.cds.support import searchset
@@ -281,10 +282,10 @@ def test_the_vendored_library_is_refused_unless_its_integrity_matches(
     data = packed.getvalue()
     httpserver.expect_request("/some-lib/-/some-lib-1.0.0.tgz").respond_with_data(data)
     registry = Registry(httpserver.url_for("").rstrip("/"))
-    pinned = vendor.integrity_of(data)
+    pinned = npm.integrity_of(data)
     with pytest.raises(RuntimeError, match="is not the pinned"):
-        vendor.tarball("some-lib", "1.0.0", "sha512-" + "A" * 88, registry)
-    fetched = vendor.tarball("some-lib", "1.0.0", pinned, registry)
+        npm.tarball("some-lib", "1.0.0", "sha512-" + "A" * 88, registry)
+    fetched = npm.tarball("some-lib", "1.0.0", pinned, registry)
     vendor.unpack(fetched, {"package/dist/lib.js": "lib.js"}, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lib.js"]
     assert (tmp_path / "lib.js").read_bytes() == b"// lib"

@@ -14,8 +14,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from service import npm
 from service.app_ui import vendor
-from service.app_ui.npm_registry import DEFAULT, registry
+from service.npm import DEFAULT, registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,10 +84,10 @@ def test_a_mirror_from_npmrc_is_fetched_from_with_its_token(
     monkeypatch.setenv("MIRROR_TOKEN", "s3cret")
     for name in [n for n in os.environ if n.lower().startswith("npm_config_")]:
         monkeypatch.delenv(name)
-    assert vendor.tarball("some-lib", "1.0.0", vendor.integrity_of(data)) == data
+    assert npm.tarball("some-lib", "1.0.0", npm.integrity_of(data)) == data
     assert seen == ["Bearer s3cret"]
     with pytest.raises(RuntimeError, match="is not the pinned"):
-        vendor.tarball("some-lib", "1.0.0", "sha512-" + "A" * 88)
+        npm.tarball("some-lib", "1.0.0", "sha512-" + "A" * 88)
 
 
 def test_a_changed_file_is_named(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from service.app_ui.vendor import tarball
+from service.npm import tarball
 from tests.debian import apt_install
 from tests.live import Server
 
@@ -54,7 +54,7 @@ def vendored(name: str) -> Path:
     """The unpacked folder of a pinned npm package of vendor.json (fetched once, then reused).
 
     Fetched and checked against its pinned sha512 as ``make vendor`` fetches the app's own library
-    (``service.app_ui.vendor.tarball``): from the npm registry the machine is set up for, no Node.js."""
+    (``service.npm.tarball``): from the npm registry the machine is set up for, no Node.js."""
     spec = json.loads((HERE / "vendor.json").read_text(encoding="utf-8"))[name]
     target = VENDOR / f"{name}-{spec['version']}"
     if target.is_dir():

@@ -17,6 +17,8 @@ PATHS = [
     "/fhir/OperationDefinition/populate",
     "/fhir/Questionnaire/neckcheck-screen",
     "/fhir/PlanDefinition/neckcheck-escalation",
+    "/fhir/Library/neckcheck-escalation-logic",
+    "/fhir/Library/neckcheck-escalation-logic/$data-requirements",
 ]
 
 
@@ -60,12 +62,19 @@ def test_plan_definition_has_one_action_per_rule(client: FlaskClient) -> None:
     assert urgent["priority"] == "stat"
     assert (
         "vision change present or slurred speech present"
-        in urgent["condition"][0]["expression"]["expression"]
+        in urgent["condition"][0]["expression"]["description"]
     )
 
 
 @pytest.mark.parametrize(
-    "path", ["/fhir/Questionnaire/other", "/fhir/PlanDefinition/x", "/fhir/OperationDefinition/y"]
+    "path",
+    [
+        "/fhir/Questionnaire/other",
+        "/fhir/PlanDefinition/x",
+        "/fhir/OperationDefinition/y",
+        "/fhir/Library/z",
+        "/fhir/Library/z/$data-requirements",
+    ],
 )
 def test_other_ids_are_404(client: FlaskClient, path: str) -> None:
     response = client.get(path)

@@ -104,6 +104,27 @@ def test_loinc_symptom_with_the_finding_as_value_is_present() -> None:
     assert intake.facts["vision-change"].evidence[0].reference == "Observation/vision-change-none"
 
 
+@pytest.mark.parametrize("fact", ["facial-numbness-side", "facial-numbness-days", "facial-numbness-onset"])
+def test_a_symptom_observation_naming_a_fact_that_is_no_finding_gives_it_no_value(fact: str) -> None:
+    """'Symptom: side of facial numbness' says nothing about the side. Read as present (True) a side was
+    "not one-sided" (known), so unknown became no and the result was final without asking the side."""
+    symptom = {
+        **observation(fact, None),
+        "code": {"coding": [CODES["symptom"]]},
+        "valueCodeableConcept": {"coding": [fact_coding(fact)]},
+    }
+    others = [
+        observation(f, False) for f in ("vision-change", "slurred-speech", "weakness", "symptoms-worsening")
+    ]
+    others += [observation("headache", False), observation("dizziness", False), numbness()]
+    others += [] if fact == "facial-numbness-days" else [observation("facial-numbness-days", 3)]
+    result = Assessor.load().run(bundle_of(*others, symptom))
+    assert result.intake.facts[fact].value is None
+    assert any(f"{fact}: a Symptom Observation states no value" in s.reason for s in result.intake.skipped)
+    if fact == "facial-numbness-side":
+        assert not result.decision.final and result.decision.ask_about == ("facial-numbness-side",)
+
+
 def test_dysarthria_is_accepted_as_slurred_speech() -> None:
     obs = observation(
         "slurred-speech", True, code={"coding": [{"system": "http://snomed.info/sct", "code": "8011004"}]}

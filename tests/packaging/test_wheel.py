@@ -118,6 +118,7 @@ def test_the_wheel_carries_the_data_the_service_reads(installed: Installed) -> N
     assert "site-packages" in module and not module.startswith(str(ROOT))
     assert not Path(data_dir).is_symlink()
     packaged = {str(p.relative_to(ROOT)) for p in (ROOT / "schemas").rglob("*.json")}
+    packaged |= {str(p.relative_to(ROOT)) for p in (ROOT / "schemas").rglob("*.cql")}  # the CQL library
     scenarios = ROOT / "tests" / "fixtures" / "scenarios"
     samples = {f"samples/{p.name}" for p in scenarios.glob("S*-observations.json")}  # the app's demo
     assert {f"{f}" for f in files} == {*packaged, *samples, "openapi.yaml"}
@@ -157,6 +158,9 @@ def test_the_service_answers_an_assessment(served: Server) -> None:
     assert contract.status_code == 200
     assert contract.content == (ROOT / "openapi.yaml").read_bytes()
     assert requests.get(f"{served.url}/readyz", timeout=10).json()["status"] == "ready"
+    library = requests.get(f"{served.url}/fhir/Library/neckcheck-escalation-logic", timeout=10)
+    assert library.status_code == 200, library.text  # the CQL and ELM ship in the wheel
+    assert [c["contentType"] for c in library.json()["content"]] == ["text/cql", "application/elm+json"]
 
 
 def test_the_clinician_app_is_whole(served: Server) -> None:

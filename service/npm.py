@@ -1,4 +1,5 @@
-"""The npm registry a machine is set up to use, read the way npm itself reads it.
+"""Pinned npm tarballs, fetched from the registry a machine is set up to use, read the way npm reads it.
+Used by the clinician app's browser library (``make vendor``) and the CQL tools (``make cql``).
 
 A hospital's build machine often cannot reach registry.npmjs.org and is given a mirror instead (Artifactory,
 Nexus, Verdaccio) through npm's own settings. Fetching a pinned tarball from anywhere else would fail there,
@@ -13,8 +14,11 @@ byte of what is used.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,3 +84,22 @@ def _env(env: Mapping[str, str], name: str) -> str | None:
 def _nerf_dart(url: str) -> str:
     """npm's key for per-registry credentials: the URL without its scheme, ending in a slash."""
     return "//" + re.sub(r"^[a-z]+://", "", url).rstrip("/") + "/"
+
+
+def integrity_of(data: bytes) -> str:
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+def tarball(name: str, version: str, integrity: str, source: Registry | None = None) -> bytes:
+    """The package's tarball as the registry serves it, refused unless its sha512 matches the pin."""
+    source = source or registry()
+    url = f"{source.url}/{name}/-/{name.rsplit('/', 1)[-1]}-{version}.tgz"
+    request = urllib.request.Request(url, headers=source.headers())
+    with urllib.request.urlopen(request, timeout=120) as response:
+        data: bytes = response.read()
+    found = integrity_of(data)
+    if found != integrity:
+        raise RuntimeError(
+            f"{name}@{version} from {source.url}: integrity {found} is not the pinned {integrity}"
+        )
+    return data
