@@ -59,6 +59,7 @@ JSON = dict[str, Any]
 class Source:
     """A resource (and, for a QuestionnaireResponse, the item) a value came from, with its clinical time."""
 
+    resource_type: str
     reference: str  # "Observation/1", a fullUrl, or a description when the resource has neither
     item: str | None
     resolvable: bool
@@ -67,7 +68,7 @@ class Source:
     @property
     def fhir_reference(self) -> JSON:
         """The FHIR Reference to cite it by (a display only when it cannot be resolved)."""
-        return reference(Evidence("", self.reference, self.item, self.resolvable))
+        return reference(Evidence(self.resource_type, self.reference, self.item, self.resolvable))
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,10 @@ class Assessment:
 
     def _sources(self, evidence: tuple[Evidence, ...]) -> tuple[Source, ...]:
         times = self.intake.times
-        return tuple(Source(e.reference, e.item, e.resolvable, times.get(e.reference)) for e in evidence)
+        return tuple(
+            Source(e.resource_type, e.reference, e.item, e.resolvable, times.get(e.reference))
+            for e in evidence
+        )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Evidence → FHIR Reference, and the FHIR spellings of dates."""
+"""Evidence → FHIR Reference: a literal reference, or a description of an input that cannot be addressed."""
 
 from __future__ import annotations
 
