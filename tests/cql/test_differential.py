@@ -19,7 +19,7 @@ import pytest
 from service.assess import Assessment, Assessor
 from service.cql.library import CQL_DIR, elm_file
 from service.errors import NeckcheckError
-from service.intake.fields import parse_datetime
+from service.fhir_values import parse_datetime
 from service.rules.table import DEFAULT_TABLE, load_table
 from tests.cql.engine import (
     OUTPUTS,

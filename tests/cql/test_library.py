@@ -14,9 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.cds.discovery import OBSERVATIONS, RESPONSES, prefetch_templates
 from service.codebook import load_codebook
 from service.cql.library import CQL_DIR, cql_file, elm_file
+from service.reader.searches import OBSERVATIONS, RESPONSES, prefetch_templates
 from service.rules.table import DEFAULT_TABLE, load_table
 from tests.support import CODES, validate_fhir
 
