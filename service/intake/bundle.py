@@ -224,16 +224,10 @@ class _Reader:
         is still current (rules.md §1). Each reading is judged alone: a QuestionnaireResponse item by item."""
         as_of, windows = self.as_of, self.table.windows
         # no time, or still going on (seen None): age zero; dated after the evaluation time: a negative age
-        for reading in readings:
-            if reading.seen is not None and as_of - reading.seen > windows[reading.fact]:
-                break
-        else:  # the common case: every reading current
+        stale = [r for r in readings if r.seen is not None and as_of - r.seen > windows[r.fact]]
+        if not stale:  # the common case: every reading current
             return readings, []
-        current: list[Reading] = []
-        stale: list[Reading] = []
-        for reading in readings:
-            (stale if reading.age(as_of) > windows[reading.fact] else current).append(reading)
-        return current, stale
+        return [r for r in readings if r not in stale], stale
 
     def _stale_note(self, stale: list[Reading], entry: _Entry) -> Skipped:
         """The not-used note: which facts (a QuestionnaireResponse's linkIds), how old, which window."""
@@ -396,7 +390,7 @@ def resolve(
         )
         sentence = (
             f"Conflicting records for {table.facts[name].label} "
-            f"({', '.join(sorted(_shown(v) for v in values))}): used {_shown(_plain(winner.value))}, {why}."
+            f"({', '.join(sorted(shown(v) for v in values))}): used {shown(_plain(winner.value))}, {why}."
         )
         chosen = tuple(dict.fromkeys(r.evidence for r in candidates if r.value == winner.value))
         facts[name] = Fact(winner.value, chosen, conflict=sentence)
@@ -421,10 +415,11 @@ def _plain(value: object) -> object:
     return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
+    """A fact's value in a clinician's words: present, absent, unknown, a date, or the value itself."""
     if value is None or isinstance(value, bool):
         return {True: "present", False: "absent", None: "unknown"}[value]
-    return str(value)
+    return str(value.isoformat() if isinstance(value, dt.date) else value)
 
 
 def _days_from_onset(facts: dict[str, Fact], as_of: dt.datetime) -> None:

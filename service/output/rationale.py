@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from service.intake.bundle import Intake
+from service.intake.bundle import Intake, shown
 from service.rules.decide import Decision, RuleResult
 from service.rules.evaluate import Test
 from service.rules.facts import Tri
@@ -51,25 +51,19 @@ def stale_note(intake: Intake, table: RuleTable) -> str:
     negligible rather than low, so the reader sees what was there and why it did not count."""
     if not intake.stale:
         return ""
-    shown = []
+    listed = []
     for reading in dict.fromkeys(intake.stale):
         fact = table.facts[reading.fact]
         recorded = f"recorded {reading.when.date().isoformat()}, " if reading.when is not None else ""
-        shown.append(f"{fact.label} {_value(reading.value)} ({recorded}older than {fact.lookback})")
-    return "Not used, too old to speak for now: " + "; ".join(shown) + "."
-
-
-def _value(value: object) -> str:
-    if value is None or isinstance(value, bool):
-        return {True: "present", False: "absent", None: "unknown"}[value]
-    return str(value.isoformat() if isinstance(value, dt.date) else value)
+        listed.append(f"{fact.label} {shown(reading.value)} ({recorded}older than {fact.lookback})")
+    return "Not used, too old to speak for now: " + "; ".join(listed) + "."
 
 
 def _ask_again(decision: Decision, intake: Intake, table: RuleTable) -> list[str]:
     """A fact to ask about that an old reading said was present: the question says so (rules.md §1)."""
     lines = []
     asked = set(decision.ask_about)
-    for reading in dict.fromkeys(r for r in intake.stale if r.value is True and r.fact in asked):
+    for reading in (r for r in intake.stale if r.value is True and r.fact in asked):
         when = f" on {reading.when.date().isoformat()}" if reading.when is not None else ""
         lines.append(f"{table.facts[reading.fact].label.capitalize()} was recorded present{when}: ask again.")
     return list(dict.fromkeys(lines))
