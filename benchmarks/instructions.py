@@ -68,7 +68,7 @@ def _calls(part: str) -> Callable[[], object]:
     from service.app import create_app
     from service.intake.bundle import read_bundle
     from service.intake.json_body import parse_json
-    from service.output.bundle import output_bundle
+    from service.output.bundle import output_bundle, render
     from service.payloads.cds_hooks import hook_request
     from service.reader.record import gather
     from service.reader.searches import prefetch_templates
@@ -99,7 +99,12 @@ def _calls(part: str) -> Callable[[], object]:
         "read_bundle": lambda: read_bundle(bundle, book, table, None, assessor.max_entries, NOW),
         "decide": lambda: decide(done.intake.facts, table, in_progress=done.intake.in_progress),
         "output_bundle": lambda: output_bundle(
-            done.input_hash, done.decision, done.intake, table, book, "collection"
+            render(done.input_hash, done.decision, done.intake, table, book, "collection"),
+            done.input_hash,
+            done.decision,
+            done.intake,
+            table,
+            book,
         ),
         "assess": lambda: assessor.run(bundle, now=NOW),
     }[part]

@@ -22,7 +22,7 @@ from service.intake.json_body import parse_json
 from service.intake.request import Cardinality, Request, bundle_of, read_request
 from service.intake.strict import validate_strictly
 from service.output.artefacts import operation_definition, populate_operation_definition
-from service.output.bundle import OUTPUTS, output_bundle
+from service.output.bundle import OUTPUTS, Rendered, check_output, output_bundle, render
 from service.output.operation_outcome import operation_outcome
 from service.output.populated import populated_response
 from service.output.questionnaire import check_layout
@@ -143,7 +143,7 @@ class Assessment:
 
     intake: Intake
     decision: Decision
-    bundle: JSON  # the FHIR rendering asked for: a collection or a transaction Bundle
+    output: str  # the FHIR rendering asked for: "collection" or "transaction" (checked by Assessor.run)
     input_hash: str  # SHA-256 of the assessed Bundle's canonical JSON
     table: RuleTable = field(repr=False, compare=False)
     book: CodeBook = field(repr=False, compare=False)
@@ -278,16 +278,30 @@ class Assessment:
 
     # --- FHIR renderings -------------------------------------------------------------------------------
 
+    # Built on first use: a CDS card needs the RiskAssessment and the ServiceRequests, never the Bundle.
+    @cached_property
+    def _rendered(self) -> Rendered:
+        return render(self.input_hash, self.decision, self.intake, self.table, self.book, self.output)
+
+    @cached_property
+    def bundle(self) -> JSON:
+        """The FHIR answer asked for: a collection, or a transaction of conditional creates."""
+        return output_bundle(
+            self._rendered, self.input_hash, self.decision, self.intake, self.table, self.book, self.output
+        )
+
     @property
     def risk_assessment(self) -> JSON:
-        resource: JSON = self.bundle["entry"][0]["resource"]
-        return resource
+        return self._rendered.resources[0]
 
     @property
     def service_requests(self) -> list[JSON]:
-        return [
-            e["resource"] for e in self.bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"
-        ]
+        return self._rendered.resources[1:]
+
+    @property
+    def output_identifiers(self) -> list[str]:
+        """The identifier values of every resource the FHIR answer creates (what an audit record names)."""
+        return self._rendered.identifiers
 
     @property
     def identifier(self) -> str:
@@ -373,9 +387,8 @@ class Assessor:
         intake = read_bundle(bundle, self.book, self.table, as_of or request.as_of, self.max_entries, now)
         decision = decide(intake.facts, self.table, in_progress=intake.in_progress)
         input_hash = content_hash(bundle)
-        mode = output or request.output or "collection"
-        out = output_bundle(input_hash, decision, intake, self.table, self.book, mode)
-        return Assessment(intake, decision, out, input_hash, self.table, self.book)
+        mode = check_output(output or request.output or "collection")
+        return Assessment(intake, decision, mode, input_hash, self.table, self.book)
 
 
 def assess(bundle: JSON, as_of: dt.datetime | None = None, output: str = "collection") -> JSON:

@@ -65,6 +65,12 @@ def _entry_reference(resource: JSON, book: CodeBook, kind: str) -> JSON:
     }
 
 
+def guidance_identifier(ids: Ids) -> str:
+    """The GuidanceResponse's identifier value, known before (or without) building it: audit records name
+    it for a hook call, whose answer has no GuidanceResponse."""
+    return f"{ids.value}-guidance"
+
+
 def guidance_response(
     decision: Decision,
     intake: Intake,
@@ -92,7 +98,7 @@ def guidance_response(
         "id": stable_uuid(ids.digest, "GuidanceResponse"),
         "contained": contained,
         "requestIdentifier": {"system": f"{book.canonical_base}/identifier/request", "value": input_hash},
-        "identifier": [book.identifier("guidance-response", f"{ids.value}-guidance")],
+        "identifier": [book.identifier("guidance-response", guidance_identifier(ids))],
         "moduleCanonical": plan_definition_canonical(book, table),
         "status": "success" if decision.final else "data-required",
         "subject": intake.subject,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.codebook import CodeBook
@@ -18,11 +18,13 @@ JSON = dict[str, Any]
 
 @dataclass(frozen=True)
 class Ids:
-    """The deterministic ids of one evaluation (see identifiers.py)."""
+    """The deterministic ids of one evaluation (see identifiers.py), and each fired rule's rationale: the
+    RiskAssessment and every ServiceRequest the rule proposed cite the same sentence, made once."""
 
     digest: str
     risk_assessment: str
     orders: dict[str, str]
+    rationales: dict[str, str] = field(default_factory=dict)  # rule id -> rule_rationale
 
     @property
     def value(self) -> str:
@@ -46,7 +48,7 @@ def risk_assessment(decision: Decision, intake: Intake, table: RuleTable, book: 
         {
             "outcome": {"text": r.rule.outcome},
             "qualitativeRisk": {"coding": [{"system": risk_system, "code": r.rule.risk}]},
-            "rationale": rule_rationale(r, intake, table),
+            "rationale": ids.rationales.get(r.rule.id) or rule_rationale(r, intake, table),
         }
         for r in decision.fired
     ]
@@ -83,7 +85,7 @@ def service_request(
     spec = book.raw["orders"][order.key]
     codings = book.order_codings(order.key)
     fired = {r.rule.id: r for r in decision.fired}
-    notes = [rule_rationale(fired[rule_id], intake, table) for rule_id in order.rules]
+    notes = [ids.rationales.get(i) or rule_rationale(fired[i], intake, table) for i in order.rules]
     if table.orders[order.key].note:
         notes.insert(0, table.orders[order.key].note or "")
     resource: JSON = {

@@ -52,11 +52,7 @@ class AuditEvent(Record):
         """The record of an assessment; ``outputs``: the identifiers of what was answered, when that is
         not the assessment's Bundle (``$populate`` answers a QuestionnaireResponse)."""
         if outputs is None:
-            outputs = [
-                e["resource"]["identifier"][0]["value"]
-                for e in assessment.bundle["entry"]
-                if e["resource"].get("identifier")
-            ]
+            outputs = assessment.output_identifiers
         decision = assessment.decision
         return cls._of_read(
             request,
