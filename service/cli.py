@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib.util
 import json
 import os
 import select
@@ -97,7 +98,18 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade", "current"], help="upgrade to the newest schema, or show it")
     db.set_defaults(run=_db)
-    report = sub.add_parser("feedback-report", help="CDS Hooks card acceptance and override rates")
+    report = sub.add_parser(
+        "feedback-report",
+        help="CDS Hooks cards shown, accepted and overridden, per rule and per card, week by week",
+    )
+    report.add_argument("--since", help="FHIR date or dateTime, e.g. 2026-11-01 (default: every record)")
+    report.add_argument("--by", choices=["week", "all"], default="week", help="periods (default: week)")
+    report.add_argument(
+        "--format", choices=["text", "json", "markdown"], default="text", help="what stdout shows"
+    )
+    report.add_argument(
+        "--out", help="also write feedback.json, feedback.md and feedback.png into this folder"
+    )
     report.set_defaults(run=_feedback_report)
     screen = sub.add_parser(
         "screen", help="screen a FHIR Bulk Data export (NDJSON), patient by patient, into OUTDIR"
@@ -244,29 +256,27 @@ def _condition(condition: Condition, table: RuleTable, top: bool = True) -> str:
 
 def _feedback_report(args: argparse.Namespace) -> int:
     """Read from NECKCHECK_DATABASE_URL, the database the service writes feedback to."""
-    from service.storage.feedback import Rate, feedback_rates
+    from service.storage import feedback_report as fr
 
+    since = None
+    try:
+        if args.since:
+            since = parse_datetime(args.since, "--since")
+    except NeckcheckError as error:
+        print(f"neckcheck: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.out and importlib.util.find_spec("matplotlib") is None:
+        raise ConfigError("neckcheck feedback-report --out draws a picture: pip install 'neckcheck[screen]'")
     _, engine = _database()
-    by_rule, by_indicator = feedback_rates(engine)
-
-    def table(title: str, rates: list[Rate]) -> None:
-        print(
-            f"{title:<34} {'cards':>6} {'accepted':>9} {'overridden':>11} {'accept %':>9} {'override %':>11}"
-        )
-        for r in rates:
-            print(
-                f"{r.key:<34} {r.cards:>6} {r.accepted:>9} {r.overridden:>11} "
-                f"{_percent(r.acceptance):>9} {_percent(r.override):>11}"
-            )
-        print()
-
-    table("rule", by_rule)
-    table("card indicator", by_indicator)
+    report = fr.feedback_report(engine, since, args.by)
+    if args.format == "json":
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+    else:
+        print(fr.markdown(report) if args.format == "markdown" else fr.text(report))
+    if args.out:
+        for path in fr.write(report, Path(args.out)):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
-
-
-def _percent(rate: float | None) -> str:
-    return "-" if rate is None else f"{100 * rate:.0f}%"
 
 
 def _screen(args: argparse.Namespace) -> int:

@@ -12,12 +12,11 @@ outage): nothing links the two rows but the card's uuid, and the report joins th
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table
 
 from service.ids import random_uuid
 from service.storage.schema import cards, feedback
@@ -55,26 +54,6 @@ class FeedbackRecord(Record):
     received_at: str  # ISO 8601 UTC
 
 
-@dataclass(frozen=True)
-class Rate:
-    """Feedback on the cards of one rule (or one indicator)."""
-
-    key: str
-    cards: int
-    accepted: int
-    overridden: int
-
-    @property
-    def acceptance(self) -> float | None:
-        answered = self.accepted + self.overridden
-        return None if answered == 0 else self.accepted / answered
-
-    @property
-    def override(self) -> float | None:
-        answered = self.accepted + self.overridden
-        return None if answered == 0 else self.overridden / answered
-
-
 class FeedbackStore:
     def __init__(self, engine: Engine, writer: RecordWriter):
         self.engine = engine
@@ -106,37 +85,3 @@ class FeedbackStore:
                     received_at=now,
                 )
             )
-
-    def rates(self) -> tuple[list[Rate], list[Rate]]:
-        return feedback_rates(self.engine)
-
-
-def feedback_rates(engine: Engine) -> tuple[list[Rate], list[Rate]]:
-    """(per rule, per indicator); feedback on a card this store never issued counts as 'unknown'.
-
-    Joined here, by the card's uuid, whichever of the card and its feedback was stored first.
-    """
-    with engine.connect() as conn:
-        issued = {r.uuid: r for r in conn.execute(select(cards))}
-        answers = list(conn.execute(select(feedback.c.card_uuid, feedback.c.outcome)))
-    by_rule: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    by_indicator: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for row in issued.values():
-        for rule in _rules_of(row):
-            by_rule[rule][0] += 1
-        by_indicator[row.indicator][0] += 1
-    for uuid, outcome in answers:
-        card = issued.get(uuid)
-        slot = 1 if outcome == "accepted" else 2
-        for rule in _rules_of(card) if card is not None else ["unknown"]:
-            by_rule[rule][slot] += 1
-        by_indicator[card.indicator if card is not None else "unknown"][slot] += 1
-    return _rates(by_rule), _rates(by_indicator)
-
-
-def _rules_of(card: Any) -> list[str]:
-    return str(card.rules).split(",") if card.rules else ["(no rule fired: data missing)"]
-
-
-def _rates(counts: dict[str, list[int]]) -> list[Rate]:
-    return [Rate(key, *values) for key, values in sorted(counts.items())]

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.storage.feedback_report import feedback_report
 from tests.cds.support import CDS_FIXTURES, hook_request
 from tests.scenarios import AS_OF
 
@@ -40,6 +41,12 @@ def card_uuid(client: FlaskClient, scenario: str) -> str:
         content_type="application/json",
     )
     return str(response.get_json()["cards"][0]["uuid"])
+
+
+def counts(report: dict[str, Any], per: str) -> dict[str, tuple[int, int, int]]:
+    """(shown, accepted, overridden) per rule or per card of a feedback report."""
+    key = per[:-1]
+    return {r[key]: (r["shown"], r["accepted"], r["overridden"]) for r in report[per]}
 
 
 def neckcheck_report(database: str) -> list[str]:
@@ -99,14 +106,15 @@ def test_feedback_is_stored_and_reported_per_rule_and_indicator(
             == 200
         )
     assert app.extensions["neckcheck.writer"].flush()  # cards and feedback are stored in the background
-    by_rule, by_indicator = app.extensions["neckcheck.feedback"].rates()
-    rules = {r.key: (r.cards, r.accepted, r.overridden) for r in by_rule}
+    report = feedback_report(app.extensions["neckcheck.feedback"].engine)
+    rules = counts(report, "rules")
     assert rules["imaging-referral"] == (2, 1, 1)
     assert rules["urgent-signs"] == (1, 0, 1)
     assert rules["(no rule fired: data missing)"] == (1, 0, 0)
     assert rules["unknown"] == (0, 0, 1)
-    indicators = {r.key: (r.cards, r.accepted, r.overridden) for r in by_indicator}
-    assert indicators["warning"] == (2, 1, 0) and indicators["critical"] == (1, 0, 1)
+    cards = counts(report, "cards")
+    assert cards["neckcheck-patient-view warning"] == (2, 1, 0)
+    assert cards["neckcheck-patient-view critical"] == (1, 0, 1)
 
     report = neckcheck_report(app.config["NECKCHECK_SETTINGS"].database_url)
     line = next(ln for ln in report if ln.startswith("imaging-referral"))
@@ -141,13 +149,13 @@ def test_feedback_stored_before_its_card_joins_it_once_both_are_stored(
     accepted = json.dumps(spec_example("feedback-accepted.json", uuid))
     assert client.post(FEEDBACK, data=accepted, content_type="application/json").status_code == 200
     assert app.extensions["neckcheck.writer"].flush()
-    by_rule, _ = app.extensions["neckcheck.feedback"].rates()
-    assert {r.key: (r.cards, r.accepted) for r in by_rule} == {"unknown": (0, 1)}  # no card row yet
+    engine = app.extensions["neckcheck.feedback"].engine
+    assert counts(feedback_report(engine), "rules") == {"unknown": (0, 1, 0)}  # no card row yet
 
     assert card_uuid(client, "S1-observations.json") == uuid  # now its card row is written
     assert app.extensions["neckcheck.writer"].flush()
-    by_rule, by_indicator = app.extensions["neckcheck.feedback"].rates()
-    assert {r.key: (r.cards, r.accepted, r.overridden) for r in by_rule} == {"imaging-referral": (1, 1, 0)}
-    assert {r.key: (r.cards, r.accepted) for r in by_indicator} == {"warning": (1, 1)}
+    report = feedback_report(engine)
+    assert counts(report, "rules") == {"imaging-referral": (1, 1, 0)}
+    assert counts(report, "cards") == {"neckcheck-patient-view warning": (1, 1, 0)}
     report = neckcheck_report(app.config["NECKCHECK_SETTINGS"].database_url)
     assert ["imaging-referral", "1", "1", "0", "100%", "0%"] in [line.split() for line in report]

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from service.errors import ConfigError
 from service.storage.audit import AuditEvent, since
 from service.storage.database import current_revision, head_revision, make_engine
-from service.storage.feedback import feedback_rates
+from service.storage.feedback_report import feedback_report
 from service.storage.schema import audit, cards, feedback
 from tests.cds.support import feedback_on, numbered_hook_request
 from tests.live import free_port, running
@@ -178,8 +178,10 @@ def test_postgresql_killed_mid_run_answers_go_on_readiness_holds_and_every_recor
             time.sleep(0.2)
         assert (state["status"], state["spoolBytes"]) == ("ready", 0)
         assert count_rows(url) == every  # every record, once
-        by_rule, _ = feedback_rates(make_engine(url))  # each feedback joined with its card
-        assert {r.key: (r.cards, r.overridden) for r in by_rule} == {"imaging-referral": (15, 15)}
+        report = feedback_report(make_engine(url))  # each feedback joined with its card
+        assert [(r["rule"], r["shown"], r["overridden"]) for r in report["rules"]] == [
+            ("imaging-referral", 15, 15)
+        ]
         assert live_metric(server.url, "neckcheck_degraded") == 0.0
         assert (
             live_metric(server.url, "neckcheck_audit_quarantined_total") == 0.0
