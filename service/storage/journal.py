@@ -110,6 +110,8 @@ class Segment:
         if not keep and self.path is not None:
             try:
                 self.path.unlink()  # before the lock goes: no adopter ever sees stored records
+            except FileNotFoundError:
+                pass  # already gone (its folder removed): nothing is left to replay
             except OSError as exc:
                 log.error("audit journal segment not removed (%s): it will be replayed", _reason(exc))
         os.close(self.fd)
