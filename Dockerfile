@@ -2,7 +2,7 @@
 # neckcheck: FHIR R4 + CDS Hooks clinical decision support service.
 #   docker build -t neckcheck .
 #   docker run --rm --read-only --tmpfs /tmp -p 8080:8080 neckcheck
-# Settings are NECKCHECK_* environment variables (README "Configuration", service/config.py and
+# Settings are NECKCHECK_* environment variables (docs/operations/configuration.md, service/config.py and
 # service/gunicorn.conf.py). Kubernetes manifests and a compose file for a local trial: deploy/.
 #
 # Runs with a read-only root filesystem. Writable: /tmp (mount a tmpfs / emptyDir; gunicorn heartbeats,

@@ -13,7 +13,7 @@ SBOM ?= sbom.cdx.json
 UV_COMPILE := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
 	--custom-compile-command 'make lock' $(UPGRADE)
 
-.PHONY: screenshots vendor run test lint typecheck unit deploy-check bench golden lock sbom schemas cql clean
+.PHONY: screenshots vendor run test docs lint typecheck unit deploy-check bench golden lock sbom schemas cql clean
 
 # Dependencies are declared in pyproject.toml and installed from the hashed locks (`make lock`):
 # the runtime ones (as in the image), then the project itself without dependencies ...
@@ -39,8 +39,15 @@ run: $(RUNTIME)
 vendor: $(RUNTIME)
 	$(BIN)/python -m service.app_ui.vendor --fetch
 
-## test: ruff, mypy, the deployment checks, then every test
-test: $(DEV) lint typecheck deploy-check unit
+## test: ruff, mypy, the deployment checks, the docs build, then every test
+test: $(DEV) lint typecheck deploy-check docs unit
+
+## docs: the documentation site (MkDocs with Material, mkdocs.yml) -> site/, in strict mode: a broken link
+## or anchor, or a page left out of the nav, fails. Offline (no plugin fetches anything); a few seconds.
+## NO_MKDOCS_2_WARNING silences Material's banner about its successor, printed on every build. No --quiet:
+## in MkDocs 1.6 it hides the warnings from --strict too, and a broken link then passes.
+docs: $(DEV)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(DEV)
 	$(BIN)/ruff check service tests benchmarks deploy

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Offline checks of what hospital IT deploys (README "Deploy"). POSIX sh; needs hadolint, yamllint,
+# Offline checks of what hospital IT deploys (docs/operations/deploy.md). POSIX sh; needs hadolint, yamllint,
 # kubernetes-validate and python (with PyYAML) on PATH - `make deploy-check` puts .venv/bin first.
 # No container engine, no kubectl, no network.
 set -eu

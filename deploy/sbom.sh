@@ -1,5 +1,5 @@
 #!/bin/sh
-# CycloneDX JSON SBOM of neckcheck's runtime environment (`make sbom`; README "Deploy", deploy/README.md).
+# CycloneDX JSON SBOM of neckcheck's runtime environment (`make sbom`; docs/operations/deploy.md, deploy/README.md).
 #   sh deploy/sbom.sh <dev venv bin dir> <output file>
 # The runtime environment is what the image holds besides neckcheck itself: requirements.lock, installed
 # with --require-hashes as the Dockerfile does, into a throwaway venv without pip, so that it holds those

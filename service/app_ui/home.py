@@ -56,7 +56,8 @@ QuestionnaireResponse; the answer is a RiskAssessment with draft ServiceRequests
 (<code>patient-view</code>, <code>order-sign</code>).</li>
 <li>Trust the EHR: list its issuer, public keys and FHIR servers in
 <code>NECKCHECK_TRUSTED_ISSUERS_FILE</code>, and set <code>NECKCHECK_PUBLIC_URL</code>.</li>
-<li>Deploy the container with PostgreSQL for several replicas; the README's Deploy section has the steps.</li>
+<li>Deploy the container with PostgreSQL for several replicas; the steps are in the repository,
+<code>docs/operations/deploy.md</code>.</li>
 </ol>
 </section>
 </main>

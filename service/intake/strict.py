@@ -1,7 +1,7 @@
 """Opt-in full FHIR validation of the input (``?_validate=strict``): every element of the request, not
 only the fields the intake reads, checked by the fhir.resources R4B models (which read R4 4.0.1).
 
-Off by default because it costs several times the assessment itself (see README, Performance); the
+Off by default because it costs several times the assessment itself (docs/performance.md); the
 default path still type-checks every field it reads, so bad input is a 400 either way.
 """
 

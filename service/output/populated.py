@@ -10,7 +10,7 @@ scenario, and a hypothesis property). Two consequences, both deliberate:
 - a fact recorded as explicitly unknown (``dataAbsentReason``, ``asked-unknown``) is left unanswered: a
   boolean item takes only valueBoolean, and an unanswered item is unknown too.
 
-Encoding (documented in README.md and openapi.yaml):
+Encoding (documented in docs/integration/sdc.md and openapi.yaml):
 - traceability: each answer carries one ``http://hl7.org/fhir/StructureDefinition/derivation-reference``
   extension per source resource, its ``reference`` sub-extension (valueReference) naming the Observation or
   QuestionnaireResponse, and for a QuestionnaireResponse a ``path`` sub-extension (valueString, FHIRPath)

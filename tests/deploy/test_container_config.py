@@ -294,16 +294,18 @@ def test_every_neckcheck_variable_is_a_real_setting(source: str) -> None:
     assert names <= KNOWN, f"{source}: not settings: {sorted(names - KNOWN)}"
 
 
-def test_every_setting_is_documented_in_a_readme_table() -> None:
-    """README "Configuration" and "Deploy" tables: one row names each variable, and names only real ones."""
+def test_every_setting_is_documented_in_a_table() -> None:
+    """The operations guide's tables (docs/operations: Configuration, Deploy): one row names each variable,
+    and names only real ones."""
     rows = [
         line.split("|")[1]
-        for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+        for page in sorted((ROOT / "docs" / "operations").glob("*.md"))
+        for line in page.read_text(encoding="utf-8").splitlines()
         if line.startswith("| `" + PREFIX)
     ]
     documented = set(re.findall(r"`(" + PREFIX + r"[A-Z_]+)`", " ".join(rows)))
-    assert not KNOWN - documented, f"settings missing from the README tables: {sorted(KNOWN - documented)}"
-    assert not documented - KNOWN, f"README rows for no setting: {sorted(documented - KNOWN)}"
+    assert not KNOWN - documented, f"settings missing from the docs' tables: {sorted(KNOWN - documented)}"
+    assert not documented - KNOWN, f"docs' rows for no setting: {sorted(documented - KNOWN)}"
 
 
 @pytest.mark.parametrize("source", ["configmap", "compose"])

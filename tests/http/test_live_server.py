@@ -1,11 +1,9 @@
-"""The service as ``make run`` starts it: gunicorn with service/gunicorn.conf.py on 127.0.0.1, real HTTP."""
+"""The service as ``make run`` starts it: gunicorn with service/gunicorn.conf.py on 127.0.0.1, real HTTP.
+The README's and the documentation's curl examples run against it in tests/docs/test_curl_examples.py."""
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.debian import apt_install
-from tests.live import ROOT, running
+from tests.live import running
 from tests.scenarios import EXPECTED, SCENARIOS
 from tests.support import summary
 
@@ -44,54 +41,6 @@ def test_bad_request_over_real_http_is_an_operation_outcome(base_url: str) -> No
     )
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
-
-
-def readme_curl_examples() -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    return re.findall(r"```sh\n((?:curl|sed) .*?)\n```", readme, re.S)
-
-
-def test_the_readme_has_its_five_curl_examples() -> None:
-    assert len(readme_curl_examples()) == len(EXAMPLES)
-
-
-@pytest.fixture(scope="module")
-def curl() -> str:
-    """The README's examples are curl commands: a clean Debian machine has no curl, so install it."""
-    if shutil.which("curl") is None:
-        apt_install("curl")
-    found = shutil.which("curl")
-    assert found, "apt-get installed curl but it is not on PATH"
-    return found
-
-
-EXAMPLES = ["assess", "preliminary", "populate-loop", "cds-hooks-stale", "cds-hooks"]  # in README order
-
-
-@pytest.mark.parametrize("index", range(len(EXAMPLES)), ids=EXAMPLES)
-def test_the_readme_curl_examples_work_as_written(curl: str, base_url: str, index: int) -> None:
-    command = readme_curl_examples()[index].replace("http://127.0.0.1:8080", base_url)
-    done = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, timeout=30, check=False)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
-    kind = EXAMPLES[index]
-    if kind == "cds-hooks":
-        assert out["cards"][0]["indicator"] == "critical"
-        return
-    if kind == "cds-hooks-stale":  # recorded 2026-03-10, assessed at today's clock: every reading is stale
-        (card,) = out["cards"]
-        assert card["indicator"] == "warning" and card["summary"].startswith("Preliminary")
-        assert "Weakness was recorded present on 2026-03-10: ask again." in card["detail"]
-        return
-    (guidance,) = [e["resource"] for e in out["entry"] if e["resource"]["resourceType"] == "GuidanceResponse"]
-    if kind == "assess":
-        assert summary(out) == EXPECTED["S1-observations.json"]
-    elif kind == "preliminary":
-        assert summary(out) == EXPECTED["S5-observations.json"]
-        assert guidance["status"] == "data-required" and len(guidance["dataRequirement"]) == 4
-    else:  # the loop ends final, with S5's orders
-        assert summary(out) == {**EXPECTED["S5-observations.json"], "status": "final"}
-        assert guidance["status"] == "success"
 
 
 def test_neckcheck_serve_runs_the_same_server(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """$populate over HTTP (both SDC routes), the published OperationDefinition and CapabilityStatement, and the
-loop the README shows: data -> preliminary + GuidanceResponse -> $populate -> answer the rest -> final."""
+loop docs/integration/sdc.md shows: data -> preliminary + GuidanceResponse -> $populate -> answer the rest
+-> final."""
 
 from __future__ import annotations
 

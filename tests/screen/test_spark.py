@@ -95,7 +95,7 @@ def test_spark_engine_gives_the_local_engines_results(
 
 
 def test_the_readme_spark_submit_command(java: None, export: Export, local: Path, tmp_path: Path) -> None:
-    """README "Population screening": spark-submit with the job file, here with master local[2]."""
+    """docs/screening.md, "On Apache Spark": spark-submit with the job file, here with master local[2]."""
     out = tmp_path / "submitted"
     job = ROOT / "service" / "spark_job.py"
     submit = Path(sys.executable).parent / "spark-submit"

@@ -319,9 +319,10 @@ def test_http_is_taken_for_a_loopback_endpoint_only(tmp_path: Path) -> None:
     assert issuer.introspection is not None and issuer.introspection.url.startswith("http://127.0.0.1")
 
 
-def test_the_readmes_example_loads(tmp_path: Path) -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    (example,) = [b for b in readme.split("```json\n")[1:] if '"introspection"' in b.split("```")[0]]
+def test_the_docs_example_loads(tmp_path: Path) -> None:
+    """docs/integration/smart-app.md, "The app's tokens": the trusted-issuers file an operator copies."""
+    page = (Path(__file__).parents[2] / "docs" / "integration" / "smart-app.md").read_text(encoding="utf-8")
+    (example,) = [b for b in page.split("```json\n")[1:] if '"introspection"' in b.split("```")[0]]
     make_ehr(tmp_path)  # writes ehr-jwks.json, which the example names
     (tmp_path / "introspection.secret").write_text("s3cret\n")
     path = tmp_path / "example.json"
