@@ -112,4 +112,10 @@ def known_codes() -> set[tuple[str, str]]:
     # FHIR's own library-type codes (the CQL Library and its $data-requirements), not clinical codes
     library_type = "http://terminology.hl7.org/CodeSystem/library-type"
     pairs |= {(library_type, "logic-library"), (library_type, "module-definition")}
+    # and the Measure's (scoring, type, improvement notation, population codes)
+    terminology = "http://terminology.hl7.org/CodeSystem"
+    pairs |= {(f"{terminology}/measure-scoring", "proportion"), (f"{terminology}/measure-type", "process")}
+    pairs |= {(f"{terminology}/measure-improvement-notation", "increase")}
+    populations = ("initial-population", "denominator", "numerator")
+    pairs |= {(f"{terminology}/measure-population", code) for code in populations}
     return pairs

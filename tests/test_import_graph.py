@@ -22,6 +22,7 @@ ENGINE = ("service.intake", "service.output", "service.rules")
 PUBLIC = (
     "service.rules.table",
     "service.output.artefacts",
+    "service.output.measure",
     "service.output.questionnaire",
     "service.output.operation_outcome",
 )

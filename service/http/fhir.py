@@ -16,6 +16,7 @@ from service.output.artefacts import (
     questionnaire,
 )
 from service.output.artefacts import populate_operation_definition as populate_definition
+from service.output.measure import measure
 from service.sdc.populate import populate
 from service.web.auth import public_base, record, require_token, settings
 from service.web.responses import fhir_response
@@ -112,6 +113,13 @@ def get_questionnaire(rid: str) -> Response:
 def get_plan_definition(rid: str) -> Response:
     a = _assessor()
     return _published(rid, plan_definition(a.table, a.book))
+
+
+@bp.get("/Measure/<fhir_id:rid>")
+def get_measure(rid: str) -> Response:
+    """The escalation-gap measure that screening reports on (fhir/MeasureReport.ndjson)."""
+    a = _assessor()
+    return _published(rid, measure(a.table, a.book))
 
 
 @bp.get("/Library/<fhir_id:rid>")

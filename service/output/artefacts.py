@@ -240,6 +240,7 @@ def capability_statement(table: RuleTable, book: CodeBook, software_version: str
                         ],
                     },
                     read("PlanDefinition"),
+                    read("Measure"),
                     read("OperationDefinition"),
                     {
                         **read("Library"),

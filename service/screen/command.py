@@ -62,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="evaluation time (FHIR dateTime): later-dated evidence is not used; default: one clock "
         "reading at the start, used for every patient and recorded in summary.json",
     )
+    parser.add_argument(
+        "--subject-reports",
+        action="store_true",
+        help="also an individual MeasureReport per patient with escalation due (fhir/MeasureReport.ndjson)",
+    )
     parser.add_argument("--engine", choices=("local", "spark"), default="local")
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="processes (local) or local[N] (spark)"
@@ -115,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             max_patient_bytes=args.max_patient_bytes,
             allowed=tuple(args.allow_dir),
             force=args.force,
+            subject_reports=args.subject_reports,
         )
         if args.engine == "spark":
             from service.screen.spark import run_spark

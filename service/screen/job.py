@@ -43,6 +43,7 @@ class Job:
     max_patient_bytes: int = MAX_PATIENT_BYTES
     allowed: tuple[Path, ...] = ()  # folders a manifest may name files in, besides its own
     force: bool = False  # replace a finished run in OUTDIR
+    subject_reports: bool = False  # an individual MeasureReport for each patient of the denominator
 
     @property
     def work(self) -> WorkDir:
@@ -65,6 +66,7 @@ class Job:
             "maxDecompressedBytes": self.limits.max_decompressed,
             "maxPatientBytes": self.max_patient_bytes,
             "ruleSet": rule_set,
+            "subjectReports": self.subject_reports,
         }
 
     def resume(self, files: list[InputFile], rule_set: str) -> Job:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from service.screen.job import Job, assessor_for
+from service.screen.measure_reports import append_summary_report
 from service.screen.outputs import INPUT_PROBLEMS, PER_PATIENT
 from service.screen.partitions import Part, Task, assess_partition, read_part
 from service.screen.places import inputs_for
@@ -118,7 +119,9 @@ def run_local(job: Job, progress: Progress, note: Callable[[str], None] = _quiet
         "evaluationTime": job.evaluation_time(),
         "seconds": round(time.monotonic() - started, 2),
     }
-    data = summary(inputs, results, assessor_for(job.max_entries), len(files), run)
+    assessor = assessor_for(job.max_entries)
+    data = summary(inputs, results, assessor, len(files), run, job.subject_reports)
+    append_summary_report(job.out, data, assessor)
     reconcile(job.out, data)
     write_summary(job.out, data)
     work.remove()
@@ -128,7 +131,8 @@ def run_local(job: Job, progress: Progress, note: Callable[[str], None] = _quiet
 def _task(job: Job, partition: int, pieces: list[Chunk], spilled: dict[str, Spilled]) -> Task:
     """A partition's pieces, in export order, with what their ledgers say they hold."""
     found = [(job.work.piece(partition, c.name), spilled[c.name].pieces.get(partition)) for c in pieces]
-    return Task(partition, [(path, e) for path, e in found if e is not None], job.when, job.max_patient_bytes)
+    located = [(path, e) for path, e in found if e is not None]
+    return Task(partition, located, job.when, job.max_patient_bytes, job.subject_reports)
 
 
 def _finished_parts(work: WorkDir, partitions: int, note: Callable[[str], None]) -> dict[int, Part]:

@@ -2,7 +2,8 @@
 
 OUTDIR/results.ndjson        one line per patient with a fact (the issue's exact line)
 OUTDIR/fhir/*.ndjson         the RiskAssessments and draft ServiceRequests, one resource a line, ready for
-                             a FHIR server's bulk $import (ids are the deterministic ones of $assess)
+                             a FHIR server's bulk $import (ids are the deterministic ones of $assess), and
+                             the MeasureReports (measure_reports.py)
 OUTDIR/not-assessed.ndjson   patients the engine refused, with the reason (the OperationOutcome's text)
 OUTDIR/escalation-without-referral.ndjson   patients whose escalation orders have no ServiceRequest
 OUTDIR/input-problems.ndjson malformed lines and resources with no Patient subject, by file and line
@@ -16,6 +17,7 @@ from types import TracebackType
 
 import orjson
 
+from service.screen.measure_reports import MEASURE_REPORTS, SubjectReports
 from service.screen.patient import Outcome
 from service.screen.workdir import Entry, LineFile, sync_folder
 
@@ -25,16 +27,18 @@ SERVICE_REQUESTS = "fhir/ServiceRequest.ndjson"
 NOT_ASSESSED = "not-assessed.ndjson"
 UNMATCHED = "escalation-without-referral.ndjson"
 INPUT_PROBLEMS = "input-problems.ndjson"
-PER_PATIENT = (RESULTS, RISK_ASSESSMENTS, SERVICE_REQUESTS, NOT_ASSESSED, UNMATCHED)
+PER_PATIENT = (RESULTS, RISK_ASSESSMENTS, SERVICE_REQUESTS, NOT_ASSESSED, UNMATCHED, MEASURE_REPORTS)
 
 
 class OutcomeWriter:
     """Appends outcomes to the per-patient files under ``folder`` (a partition's, or OUTDIR itself); once
-    closed, the files are durable and ``entries`` says what each holds (for a partition's ledger)."""
+    closed, the files are durable and ``entries`` says what each holds (for a partition's ledger).
+    ``reports`` makes a patient's individual MeasureReport (None: none are written)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, reports: SubjectReports | None = None):
         (folder / "fhir").mkdir(parents=True, exist_ok=True)
         self.folder = folder
+        self.reports = reports
         self.files = {name: LineFile(folder / name) for name in PER_PATIENT}
         self.entries: dict[str, Entry] = {}
 
@@ -49,6 +53,9 @@ class OutcomeWriter:
         if outcome.unmatched:
             missing = {"patient": outcome.patient, "missing": list(outcome.unmatched)}
             self.files[UNMATCHED].write(_line(missing))
+        report = self.reports.report(outcome) if self.reports is not None else None
+        if report is not None:
+            self.files[MEASURE_REPORTS].write(orjson.dumps(report) + b"\n")
 
     def close(self) -> None:
         if not self.entries:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from service.assess import Assessor
+from service.screen.measure_reports import SubjectReports
 from service.screen.outputs import OutcomeWriter
 from service.screen.patient import EvaluationTime, Outcome, screen_patient
 from service.screen.records import COMPARED, load
@@ -52,6 +53,7 @@ class Task:
     pieces: list[Piece]
     when: EvaluationTime
     max_patient_bytes: int = MAX_PATIENT_BYTES
+    subject_reports: bool = False  # an individual MeasureReport for each patient of the denominator
 
 
 def screen_group(assessor: Assessor, patient: str, lines: Iterable[Located], when: EvaluationTime) -> Outcome:
@@ -152,7 +154,7 @@ def assess_partition(
     shutil.rmtree(tmp, ignore_errors=True)  # an interrupted attempt
     tally = ResultTally()
     patients = size = 0  # since the last report
-    with OutcomeWriter(tmp) as writer:
+    with OutcomeWriter(tmp, SubjectReports(assessor, task.when, task.subject_reports)) as writer:
         for patient, lines, ndjson, nbytes in grouped(task):
             if lines is None:
                 outcome = too_much(patient, ndjson, task.max_patient_bytes)

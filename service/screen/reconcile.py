@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from service.output.measure import POPULATIONS
+from service.screen.measure_reports import MEASURE_REPORTS, POPULATION_KEYS
 from service.screen.outputs import INPUT_PROBLEMS, NOT_ASSESSED, RESULTS, RISK_ASSESSMENTS, UNMATCHED
 
 
@@ -90,9 +92,76 @@ def reconcile(folder: Path, data: dict[str, Any]) -> None:
         ),
         ("input problems", problems + len(data["input"]["tooLargeFiles"]), INPUT_PROBLEMS, found["problems"]),
     ]
+    claims += _measure_claims(folder, data)
     wrong = [f"{name} is {said} but {file} has {seen}" for name, said, file, seen in claims if said != seen]
     unknown = set(found["risk"]) - set(data["byRisk"]) or set(found["rules"]) - set(data["patientsPerRule"])
     if unknown:
         wrong.append(f"{RESULTS} has values the summary does not count: {sorted(unknown)}")
     if wrong:
         raise Unsound(f"the outputs in {folder} do not agree with the summary: " + "; ".join(wrong))
+
+
+def _populations(group: dict[str, Any]) -> dict[str, int | None]:
+    """A report group's (or stratum's) counts, by summary.json's names."""
+    counts = {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]}
+    return dict(zip(POPULATION_KEYS, (counts.get(code) for code in POPULATIONS), strict=True))
+
+
+def recount_measure(path: Path) -> dict[str, Any]:
+    """What the MeasureReports say: how many summary reports, the last one's populations overall and in
+    each rule's "true" stratum, and the individual reports in each population."""
+    summary: dict[str, Any] = {"summaries": 0, "overall": None, "byRule": {}}
+    individual: Counter[str] = Counter()
+    with path.open("rb") as stream:
+        for number, text in enumerate(stream, 1):
+            try:
+                report = orjson.loads(text)
+                (group,) = report["group"]
+                if report["type"] != "summary":
+                    individual.update(k for k, n in _populations(group).items() if n)
+                    continue
+                fired = {
+                    stratifier["code"][0]["text"]: _populations(stratum)
+                    for stratifier in group["stratifier"]
+                    for stratum in stratifier["stratum"]
+                    if stratum["value"]["text"] == "true"
+                }
+                summary = {
+                    "summaries": summary["summaries"] + 1,
+                    "overall": _populations(group),
+                    "byRule": fired,
+                }
+            except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
+                raise Unsound(f"{path}, line {number}: not a MeasureReport ({exc!r})") from exc
+    return {**summary, "individual": individual}
+
+
+def _measure_claims(folder: Path, data: dict[str, Any]) -> list[tuple[str, Any, str, Any]]:
+    """The measure's counts against the MeasureReports written, and against the counts the other files
+    already confirmed: its initial population is the patients with a result, and those in its denominator
+    but not its numerator are the ones escalation-without-referral.ndjson lists."""
+    section = data["measure"]
+    found = recount_measure(folder / MEASURE_REPORTS)
+    by_rule = {rule: {k: p[k] for k in POPULATION_KEYS} for rule, p in section["byRule"].items()}
+    initial = {rule: p["initialPopulation"] for rule, p in by_rule.items()}
+    gap = section["denominator"] - section["numerator"]
+    unmatched = data["escalationWithoutServiceRequest"]["patients"]
+    claims = [
+        ("summary MeasureReports", 1, MEASURE_REPORTS, found["summaries"]),
+        ("measure", {k: section[k] for k in POPULATION_KEYS}, MEASURE_REPORTS, found["overall"]),
+        ("measure.byRule", by_rule, MEASURE_REPORTS, found["byRule"]),
+        (
+            "measure.subjectReports",
+            section["subjectReports"],
+            MEASURE_REPORTS,
+            found["individual"]["denominator"],
+        ),
+        ("measure.initialPopulation", section["initialPopulation"], RESULTS, data["patients"]["withResult"]),
+        ("measure.byRule initial populations", initial, RESULTS, data["patientsPerRule"]),
+        ("measure.denominator - numerator", gap, UNMATCHED, unmatched),
+    ]
+    if section["subjectReports"]:
+        claims.append(
+            ("measure.numerator", section["numerator"], MEASURE_REPORTS, found["individual"]["numerator"])
+        )
+    return claims

@@ -26,6 +26,7 @@ from typing import Any
 from service.errors import InvalidInput
 from service.screen.inputs import InputFile
 from service.screen.job import Job, assessor_for, default_partitions
+from service.screen.measure_reports import SubjectReports, append_summary_report
 from service.screen.outputs import INPUT_PROBLEMS, OutcomeWriter, problem_line
 from service.screen.partitions import Located, screen_group, too_much
 from service.screen.patient import EvaluationTime, Outcome
@@ -131,7 +132,7 @@ def run_spark(job: Job, progress: Progress) -> dict[str, Any]:
         )
         results = ResultTally()
         progress.phase("assessing", inputs.lines[ASSESS] + inputs.lines[COMPARE], "resources")
-        with OutcomeWriter(job.out) as writer:
+        with OutcomeWriter(job.out, SubjectReports(assessor, job.when, job.subject_reports)) as writer:
             for count, outcome in grouped.toLocalIterator():
                 writer.write(outcome)
                 results.count(outcome)
@@ -146,7 +147,8 @@ def run_spark(job: Job, progress: Progress) -> dict[str, Any]:
         "evaluationTime": job.evaluation_time(),
         "seconds": round(time.monotonic() - started, 2),
     }
-    data = summary(inputs, results, assessor, len(files), run)
+    data = summary(inputs, results, assessor, len(files), run, job.subject_reports)
+    append_summary_report(job.out, data, assessor)
     reconcile(job.out, data)
     write_summary(job.out, data)
     return data

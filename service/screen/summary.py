@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from service.assess import Assessor
 from service.rules.table import RISKS
+from service.screen.measure_reports import measure_section
 from service.screen.outputs import INPUT_PROBLEMS, NOT_ASSESSED, UNMATCHED
 from service.screen.tally import InputTally, ResultTally
 from service.screen.workdir import write_atomically
@@ -33,7 +34,12 @@ LABEL_WIDTH = 30  # characters per line of a bar's name in the picture
 
 
 def summary(
-    inputs: InputTally, results: ResultTally, assessor: Assessor, files: int, run: dict[str, Any]
+    inputs: InputTally,
+    results: ResultTally,
+    assessor: Assessor,
+    files: int,
+    run: dict[str, Any],
+    subject_reports: bool = False,
 ) -> dict[str, Any]:
     table, book = assessor.table, assessor.book
     missing = sorted(results.ask.items(), key=lambda item: (-item[1], item[0]))
@@ -77,6 +83,7 @@ def summary(
             },
             "file": UNMATCHED,
         },
+        "measure": measure_section(results, assessor, subject_reports),
         "displayNames": {
             "facts": {fact: book.fact_display(fact) for fact in table.facts},
             "orders": {key: book.order_display(key) for key in table.orders},

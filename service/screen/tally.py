@@ -71,6 +71,9 @@ class ResultTally:
     escalation: Counter[str] = field(default_factory=Counter)  # patients per escalation order
     unmatched: Counter[str] = field(default_factory=Counter)  # ... with no matching ServiceRequest
     stale: Counter[str] = field(default_factory=Counter)  # readings too old to count, by fact
+    # the escalation-gap measure: patients with escalation due / all of it ordered, per fired rule
+    rules_due: Counter[str] = field(default_factory=Counter)
+    rules_ordered: Counter[str] = field(default_factory=Counter)
     unmatched_patients: int = 0
 
     def count(self, outcome: Outcome) -> None:
@@ -94,6 +97,12 @@ class ResultTally:
         self.unmatched_patients += bool(outcome.unmatched)
         self.stale.update(outcome.stale)
         self.patients["with stale readings"] += bool(outcome.stale)
+        if outcome.escalation:  # the measure's denominator, and its numerator when nothing is unmatched
+            self.patients["escalation due"] += 1
+            self.rules_due.update(outcome.rules)
+            if not outcome.unmatched:
+                self.patients["escalation ordered"] += 1
+                self.rules_ordered.update(outcome.rules)
 
     def add(self, other: ResultTally) -> None:
         for name in self._counters():

@@ -17,6 +17,7 @@ PATHS = [
     "/fhir/OperationDefinition/populate",
     "/fhir/Questionnaire/neckcheck-screen",
     "/fhir/PlanDefinition/neckcheck-escalation",
+    "/fhir/Measure/neckcheck-escalation-gap",
     "/fhir/Library/neckcheck-escalation-logic",
     "/fhir/Library/neckcheck-escalation-logic/$data-requirements",
 ]
@@ -71,6 +72,7 @@ def test_plan_definition_has_one_action_per_rule(client: FlaskClient) -> None:
     [
         "/fhir/Questionnaire/other",
         "/fhir/PlanDefinition/x",
+        "/fhir/Measure/x",
         "/fhir/OperationDefinition/y",
         "/fhir/Library/z",
         "/fhir/Library/z/$data-requirements",

@@ -28,6 +28,7 @@ COMPARED = (
     "fhir/ServiceRequest.ndjson",
     "not-assessed.ndjson",
     "escalation-without-referral.ndjson",
+    "fhir/MeasureReport.ndjson",
 )
 RUN_ONLY = ("engine", "master", "workers", "partitions", "seconds")
 
@@ -133,7 +134,7 @@ def test_spark_engine_applies_the_line_and_file_limits_as_the_local_engine_does(
     (folder / "Basic.ndjson.gz").write_bytes(gzip.compress(bomb * 2))
     (folder / "Long.ndjson").write_bytes(b"[]\n" + b" " * (100 << 10) + b"1\n{}\n")
     limits = ["--max-line-bytes", "64K", "--max-decompressed-bytes", "500K", "--max-patient-bytes", "3K"]
-    limits += ["--as-of", AS_OF]
+    limits += ["--as-of", AS_OF, "--subject-reports"]
     assert screen(folder, tmp_path / "local", "--workers", "2", *limits) == 0
     command = [sys.executable, "-m", "service.cli", "screen", str(folder), "--out", str(tmp_path / "spark")]
     run_spark([*command, "--engine", "spark", "--workers", "2", *limits])
@@ -143,3 +144,5 @@ def test_spark_engine_applies_the_line_and_file_limits_as_the_local_engine_does(
     assert '"file": "Long.ndjson", "line": 2, "kind": "too-long"' in problems
     refused = (tmp_path / "spark" / "not-assessed.ndjson").read_text()
     assert refused.count("(--max-patient-bytes)") > 5
+    reports = (tmp_path / "spark" / "fhir" / "MeasureReport.ndjson").read_text()
+    assert reports.count('"type":"individual"') > 0 and reports.count('"type":"summary"') == 1

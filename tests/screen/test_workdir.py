@@ -99,8 +99,10 @@ def cut_in_half(path: Path) -> None:
 def same_as_whole(out: Path, whole: Path) -> None:
     assert results(out) == results(whole)
     summary, expected = (json.loads((d / "summary.json").read_text()) for d in (out, whole))
-    for key in ("input", "patients", "byRisk", "byStatus", "escalationWithoutServiceRequest"):
+    for key in ("input", "patients", "byRisk", "byStatus", "escalationWithoutServiceRequest", "measure"):
         assert summary[key] == expected[key], key
+    reports = Path("fhir") / "MeasureReport.ndjson"  # gathered again on resume: one summary report
+    assert (out / reports).read_bytes() == (whole / reports).read_bytes()
 
 
 def test_the_stopped_run_is_what_the_tests_need(stopped: Path) -> None:
@@ -202,6 +204,27 @@ def test_a_ledger_that_disagrees_with_the_outputs_it_names_stops_the_run(
     assert screen(export.folder, out, *SETTINGS) == 3
     err = capsys.readouterr().err
     assert "patients.withResult is" in err and "results.ndjson has" in err and "byRisk" in err, err
+    assert not (out / "summary.json").exists()
+
+
+def test_a_ledger_whose_measure_counts_disagree_with_the_outputs_stops_the_run(
+    export: Export, out: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One more patient with every escalation order already requested: summary.json and its summary
+    MeasureReport would agree with each other, but not with escalation-without-referral.ndjson."""
+    for part in done_parts(out):
+        tally = part / "tally.json"
+        data = json.loads(tally.read_text())
+        patients = data["tally"]["patients"]
+        if patients.get("escalation due", 0) > patients.get("escalation ordered", 0):
+            patients["escalation ordered"] = patients.get("escalation ordered", 0) + 1
+            tally.write_text(json.dumps(data))
+            break
+    else:
+        pytest.fail("no finished partition has an escalation not yet ordered")
+    assert screen(export.folder, out, *SETTINGS) == 3
+    err = capsys.readouterr().err
+    assert "measure.denominator - numerator is" in err and "escalation-without-referral.ndjson has" in err
     assert not (out / "summary.json").exists()
 
 
