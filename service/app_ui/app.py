@@ -206,8 +206,10 @@ def assess() -> Response:
         _demo_only()
         return _answer(assess_chart(read_chart(payload, None, assessor, reader, now), assessor, now))
     token = bearer_token()
-    require_app_token(token, payload["fhirServer"], payload["patient"], reader.searched_types())
-    chart = read_chart(payload, token, assessor, reader, now)
+    readable = require_app_token(
+        token, payload["fhirServer"], payload["patient"], reader.searched_types(), reader.context_types()
+    )
+    chart = read_chart(payload, token, assessor, reader, now, readable)
     try:
         turn = assess_chart(chart, assessor, now)
     except NeckcheckError:  # read, though what came back could not be assessed
