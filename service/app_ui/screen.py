@@ -21,6 +21,7 @@ from service.rules.table import Condition, Leaf, RuleTable
 
 JSON = dict[str, Any]
 SAVED_TYPES = ("RiskAssessment", "ServiceRequest")  # with the answers: what the app's scopes may create
+NO_DATA = "No result without data: ask the questions below, then reassess."  # what to do, and why no result
 
 
 def _shown(value: FactValue, kind: str, book: CodeBook) -> str:
@@ -137,9 +138,9 @@ def nothing_recorded(
         "asOf": fhir_datetime(as_of),
         "risk": "unknown",
         "status": "no data",
-        "action": "No result without data: ask the questions below, then reassess.",
+        "action": NO_DATA,
         "summary": "Nothing on record about facial numbness, neck pain or the urgent signs.",
-        "why": "No result without data: ask the questions below, then reassess.",
+        "why": NO_DATA,
         "rules": [],
         "evidence": [],
         "orders": [],

@@ -123,7 +123,8 @@
           el("span", { "data-testid": "risk", text: view.risk }), ", ", status, ")."));
     } else {
       panel.append(el("p", { class: "headline why", role: "note", "data-testid": "headline", text: view.why }),
-        el("p", { class: "so-far" }, view.summary + " Risk ", el("span", { "data-testid": "risk", text: view.risk }), " · ", status));
+        el("p", { text: view.summary }),
+        el("p", { class: "so-far" }, "Risk ", el("span", { "data-testid": "risk", text: view.risk }), " · ", status));
     }
     panel.append(patientPanel(view), el("p", { class: "meta" }, "Assessed as of ", when(view.asOf)));
     return panel;
