@@ -67,10 +67,11 @@ class Settings:
     # beyond its FHIR servers (an authorization server elsewhere, a page that frames the app), space-separated
     app_client_id: str = "neckcheck"
     app_ehr_origins: str = ""
-    # SMART App Launch 2.x scopes (v2 syntax): read what the rules use, create what "save to chart" writes;
-    # an EHR that only knows v1 scopes gets e.g. "patient/Observation.read patient/RiskAssessment.write"
+    # SMART App Launch 2.x scopes (v2 syntax): read what the rules use and the Patient (name, sex and age,
+    # shown only; without it the app says "not on record"), create what "save to chart" writes; an EHR that
+    # only knows v1 scopes gets e.g. "patient/Observation.read patient/RiskAssessment.write"
     app_scopes: str = (
-        "launch openid fhirUser patient/Observation.rs patient/QuestionnaireResponse.cruds "
+        "launch openid fhirUser patient/Patient.r patient/Observation.rs patient/QuestionnaireResponse.cruds "
         "patient/RiskAssessment.c patient/ServiceRequest.c"
     )
     # seconds an introspected app token is taken without asking again (never past its exp); 0: every turn

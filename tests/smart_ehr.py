@@ -70,6 +70,7 @@ SCOPES_SUPPORTED = (
     "launch/patient",
     "openid",
     "fhirUser",
+    "patient/Patient.r",
     "patient/Patient.rs",
     "patient/Observation.rs",
     "patient/QuestionnaireResponse.cruds",

@@ -79,9 +79,10 @@ PAGE = """<!DOCTYPE html>
 """
 
 DEMO = """<h1>Demo: sample patients</h1>
-<p>The public test scenarios as patients. Choosing one opens the clinician app on that sample's data, as a
-CDS Hooks card would open it from an EHR. Nothing is read from or written to any chart.
-Samples are assessed as of their own date.</p>
+<p>The public test scenarios as patients, and one with nothing on record (S0). Choosing one opens the
+clinician app on that sample's data, as a CDS Hooks card would open it from an EHR. Nothing is read from or
+written to any chart. Samples are assessed as of their own date; their names, sexes and birth dates are
+made up.</p>
 <ul class="samples">
 {items}
 </ul>"""
@@ -206,8 +207,10 @@ def assess() -> Response:
         _demo_only()
         return _answer(assess_chart(read_chart(payload, None, assessor, reader, now), assessor, now))
     token = bearer_token()
-    require_app_token(token, payload["fhirServer"], payload["patient"], reader.searched_types())
-    chart = read_chart(payload, token, assessor, reader, now)
+    readable = require_app_token(
+        token, payload["fhirServer"], payload["patient"], reader.searched_types(), reader.context_types()
+    )
+    chart = read_chart(payload, token, assessor, reader, now, readable)
     try:
         turn = assess_chart(chart, assessor, now)
     except NeckcheckError:  # read, though what came back could not be assessed

@@ -2,7 +2,9 @@
 
 ``/app/demo`` lets a newcomer click through the whole loop after ``make run`` with no EHR: the app reads a
 sample's Bundle here instead of searching a FHIR server, and assesses it as of the Bundle's own timestamp
-(the scenarios are dated; against today's clock their evidence would be weeks old).
+(the scenarios are dated; against today's clock their evidence would be weeks old). A sample's Patient is
+made from its fictional ``person`` in samples.json, so the demo shows a name, sex and age as a chart would;
+a sample listed with ``patient`` and ``asOf`` and no Bundle is a patient with nothing on record.
 """
 
 from __future__ import annotations
@@ -28,20 +30,44 @@ class Sample:
     patient: str  # the id of the Patient the Bundle is about
     as_of: dt.datetime
     resources: tuple[dict[str, Any], ...]
+    person: dict[str, Any] | None  # the Patient resource, shown and never assessed
 
 
 @cache  # packaged, immutable data: read once per process
 def samples() -> tuple[Sample, ...]:
     listed = json.loads(INDEX.read_text(encoding="utf-8"))["samples"]
-    return tuple(_read(s["id"], s["title"]) for s in listed)
+    return tuple(_read(s) for s in listed)
 
 
-def _read(sample_id: str, title: str) -> Sample:
-    bundle = json.loads((SAMPLES_DIR / f"{sample_id}-observations.json").read_text(encoding="utf-8"))
-    resources = tuple(e["resource"] for e in bundle["entry"])
-    patient = resources[0]["subject"]["reference"].removeprefix("Patient/")
-    as_of = dt.datetime.fromisoformat(bundle["timestamp"])
-    return Sample(sample_id, title, patient, as_of, resources)
+def _read(listed: dict[str, Any]) -> Sample:
+    resources: tuple[dict[str, Any], ...]
+    if "patient" in listed:  # nothing on record
+        patient, as_of, resources = listed["patient"], listed["asOf"], ()
+    else:
+        path = SAMPLES_DIR / f"{listed['id']}-observations.json"
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        resources = tuple(e["resource"] for e in bundle["entry"])
+        patient = resources[0]["subject"]["reference"].removeprefix("Patient/")
+        as_of = bundle["timestamp"]
+    person = listed.get("person")
+    return Sample(
+        listed["id"],
+        listed["title"],
+        patient,
+        dt.datetime.fromisoformat(as_of),
+        resources,
+        _patient(patient, person) if person is not None else None,
+    )
+
+
+def _patient(patient: str, person: dict[str, str]) -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "id": patient,
+        "name": [{"use": "official", "family": person["family"], "given": [person["given"]]}],
+        "gender": person["gender"],
+        "birthDate": person["birthDate"],
+    }
 
 
 def sample(sample_id: str) -> Sample:

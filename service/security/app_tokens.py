@@ -26,7 +26,7 @@ from service.errors import ConfigError, PrefetchUnavailable, Unauthorized
 from service.fhir_base import FhirBase, base_of
 from service.security.introspection import Introspector
 from service.security.issuers import TrustedIssuer
-from service.security.smart_scopes import missing_searches
+from service.security.smart_scopes import allows_read, missing_searches
 
 UNVERIFIED = "subject not verified (the FHIR server checks tokens)"
 
@@ -56,9 +56,19 @@ class AppTokens:
         """The FHIR servers the app may read (and its pages may connect to)."""
         return frozenset(self._introspected) | self._self_checking
 
-    def caller(self, token: str | None, fhir_server: str, patient: str, searched: Iterable[str]) -> str:
-        """Who the audit names once ``token`` may read ``patient``'s ``searched`` types on ``fhir_server``.
+    def caller(
+        self,
+        token: str | None,
+        fhir_server: str,
+        patient: str,
+        searched: Iterable[str],
+        context: Iterable[str] = (),
+    ) -> tuple[str, frozenset[str]]:
+        """Who the audit names once ``token`` may read ``patient``'s ``searched`` types on ``fhir_server``,
+        with which of the ``context`` types (read by id, only shown: the Patient) the token may also read.
 
+        A token that may not read a context type is not refused: the app shows that part as not on record.
+        A server that checks tokens itself is sent every read; it refuses what the token does not allow.
         Raises ``Unauthorized`` (no token, or a token refused for any reason) or ``PrefetchUnavailable``
         (a server the app may not read). Nothing is read from the FHIR server here.
         """
@@ -68,7 +78,7 @@ class AppTokens:
         issuer = self._introspected.get(base) if base is not None else None
         if issuer is None or issuer.introspection is None:
             if base is not None and base in self._self_checking:
-                return f"{base}|{UNVERIFIED}"
+                return f"{base}|{UNVERIFIED}", frozenset(context)
             raise PrefetchUnavailable(
                 "fhirServer is not a FHIR server the clinician app may read: it must be in a trusted "
                 "issuer's fhirServers, and that issuer must have an introspection endpoint or the server "
@@ -86,7 +96,8 @@ class AppTokens:
             raise Unauthorized(
                 "introspection names no subject (sub or username); the read could not be audited"
             )
-        return f"{issuer.iss}|{subject}"
+        granted = _text(claims.get("scope")).split()
+        return f"{issuer.iss}|{subject}", frozenset(t for t in context if allows_read(granted, t))
 
 
 def _text(value: object) -> str:

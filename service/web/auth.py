@@ -71,15 +71,19 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def require_app_token(token: str | None, fhir_server: str, patient: str, searched: Iterable[str]) -> None:
+def require_app_token(
+    token: str | None, fhir_server: str, patient: str, searched: Iterable[str], context: Iterable[str] = ()
+) -> frozenset[str]:
     """Set ``g.caller`` for a clinician app turn that will search ``searched`` types of ``patient``'s chart
     on ``fhir_server`` with ``token``, or refuse it (401, or 412 for a server the app may not read) before
-    anything is read. In insecure dev the token is optional and not verified (loopback servers only)."""
+    anything is read; answer which ``context`` types (the Patient, only shown) the token may also read.
+    In insecure dev the token is optional and not verified (loopback servers only)."""
     if settings().insecure_dev:
         g.caller = "dev"
-        return
+        return frozenset(context)
     tokens = current_app.extensions["neckcheck.app_tokens"]
-    g.caller = tokens.caller(token, fhir_server, patient, searched)
+    g.caller, readable = tokens.caller(token, fhir_server, patient, searched, context)
+    return frozenset(readable)
 
 
 def require_token(audience: str, scopes: frozenset[str] = frozenset()) -> None:

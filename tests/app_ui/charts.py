@@ -13,7 +13,7 @@ def serve_patient(httpserver: HTTPServer, name: str, token: str | None = None) -
     patient, data = scenario_resources(name)
     headers = {"Authorization": f"Bearer {token}"} if token else None
     httpserver.expect_request(f"/fhir/Patient/{patient}", headers=headers).respond_with_json(
-        {"resourceType": "Patient", "id": patient}
+        {"resourceType": "Patient", "id": patient, "name": [{"text": "Sam Sample"}]}
     )
     observations = [r for r in data if r["resourceType"] == "Observation"]
     httpserver.expect_request("/fhir/Observation", headers=headers).respond_with_json(searchset(observations))

@@ -22,11 +22,12 @@ from pytest_httpserver import HTTPServer
 from service import npm
 from service.app_ui import vendor
 from service.app_ui.samples import samples
+from service.assess import Assessor
 from service.errors import ConfigError
 from service.npm import Registry
 from service.storage.audit import since
 from tests.app_ui.charts import serve_patient
-from tests.cds.support import searchset
+from tests.cds.support import scenario_resources, searchset
 from tests.tokens import make_ehr
 
 API = "/app/api/assess"
@@ -86,7 +87,7 @@ def test_the_demo_lists_every_sample_patient(client: FlaskClient) -> None:
     page = client.get("/app/demo").get_data(as_text=True)
     listed = samples()
     assert [s.id for s in listed][:1] == ["S5"]  # the preliminary one first: it shows the whole loop
-    assert len(listed) == 13
+    assert len(listed) == 14  # the 13 scenarios that give facts, and S0 with nothing on record
     for s in listed:
         assert f'href="/app/?sample={s.id}&amp;patient={s.patient}"' in page
 
@@ -200,7 +201,7 @@ def test_the_service_reads_the_chart_with_the_prefetch_searches_and_the_token(
     view = turn(client, {"fhirServer": server, "patient": patient}, Authorization="Bearer smart-token")
     assert (view["risk"], view["status"]) == ("high", "final")
     paths = sorted(request.path for request, _ in httpserver.log)
-    assert paths == ["/fhir/Observation", "/fhir/QuestionnaireResponse"]  # the app's scopes: no Patient read
+    assert paths == ["/fhir/Observation", f"/fhir/Patient/{patient}", "/fhir/QuestionnaireResponse"]
     assert all(request.headers["Authorization"] == "Bearer smart-token" for request, _ in httpserver.log)
     searched = {request.path: request.args.get("patient") for request, _ in httpserver.log}
     assert searched["/fhir/Observation"] == patient
@@ -344,3 +345,113 @@ def test_with_nothing_recorded_the_app_asks_the_opening_questions_round_by_round
     view = turn(client, {**body, "answers": answers})
     assert view["status"] == "final" and view["ask"] == []
     assert view["save"]["entry"][0]["resource"]["resourceType"] == "QuestionnaireResponse"
+
+
+def test_a_final_result_leads_with_the_action_the_card_summary_is_built_from(
+    client: FlaskClient, assessor: Assessor
+) -> None:
+    """The action is the fired rule's outcome (the words the CDS card's summary leads with), not the rule's
+    id and article text; those stay in ``summary`` and ``rules``, below it."""
+    view = turn(client, {"sample": "S5", "patient": "scn-5", "answers": {**ALL_NO, "weakness": True}})
+    assert (
+        view["action"]
+        == assessor.table.rule("urgent-signs").outcome
+        == "Needs urgent in-person evaluation now"
+    )
+    assert view["summary"].startswith("Urgent signs (urgent-signs)")
+    quiet = turn(client, {"sample": "S8", "patient": "scn-8"})
+    assert quiet["rules"] == [] and quiet["action"] == (
+        f"{assessor.table.no_rule_outcome}. {assessor.table.no_rule_guideline}"
+    )
+
+
+def test_a_sample_shows_who_the_patient_is(client: FlaskClient) -> None:
+    view = turn(client, {"sample": "S5", "patient": "scn-5"})
+    # the age is the sample's own date's (2026-03-10), not today's
+    assert view["demographics"] == {
+        "name": "Maren Holt",
+        "sex": "female",
+        "birthDate": "1979-06-14",
+        "age": 46,
+    }
+
+
+@pytest.mark.parametrize(
+    ("patient", "shown"),
+    [
+        (
+            {"name": [{"use": "old", "text": "Old Name"}, {"given": ["Ada", "B."], "family": "Lovelace"}]},
+            {"name": "Ada B. Lovelace", "sex": "female", "birthDate": "1980-03-11", "age": 45},
+        ),
+        (
+            {"name": [{"text": "Ada Lovelace"}], "birthDate": "1980"},
+            {"name": "Ada Lovelace", "birthDate": "1980"},
+        ),
+        ({}, {}),  # a Patient that gives nothing: each part not on record
+        (None, {}),  # no Patient at all (404)
+    ],
+)
+def test_the_patient_read_from_the_fhir_server_is_shown_as_far_as_it_goes(
+    client: FlaskClient, httpserver: HTTPServer, patient: dict[str, Any] | None, shown: dict[str, Any]
+) -> None:
+    who, data = scenario_resources("S8-observations.json")
+    if patient is not None:
+        resource = {"resourceType": "Patient", "id": who, **patient}
+        if "birthDate" not in patient and patient:
+            resource |= {"gender": "female", "birthDate": "1980-03-11"}
+        httpserver.expect_request(f"/fhir/Patient/{who}").respond_with_json(resource)
+    else:
+        httpserver.expect_request(f"/fhir/Patient/{who}").respond_with_data("not found", status=404)
+    httpserver.expect_request("/fhir/Observation").respond_with_json(searchset(data))
+    httpserver.expect_request("/fhir/QuestionnaireResponse").respond_with_json(searchset([]))
+    view = turn(client, {"fhirServer": httpserver.url_for("/fhir"), "patient": who})
+    assert view["status"] == "final"  # the Patient is context only: it never stops the assessment
+    assert view["demographics"] == {"name": None, "sex": None, "birthDate": None, "age": None, **shown}
+
+
+def test_records_not_used_are_listed_even_when_nothing_else_is_on_record(
+    client: FlaskClient, httpserver: HTTPServer
+) -> None:
+    """A chart whose only record was entered in error gives no fact; the screen still says what it held."""
+    who, data = scenario_resources("S13-observations.json")
+    (in_error,) = [r for r in data if r["status"] == "entered-in-error"]
+    httpserver.expect_request("/fhir/Observation").respond_with_json(searchset([in_error]))
+    httpserver.expect_request("/fhir/QuestionnaireResponse").respond_with_json(searchset([]))
+    view = turn(client, {"fhirServer": httpserver.url_for("/fhir"), "patient": who})
+    assert view["status"] == "no data"
+    assert view["notUsed"] == [
+        {"where": "Bundle.entry[0].resource", "why": "weakness: not used (entered in error)"}
+    ]
+
+
+def test_the_clinicians_answers_are_marked_apart_from_the_chart(client: FlaskClient) -> None:
+    view = turn(client, {"sample": "S5", "patient": "scn-5", "answers": {"weakness": False}})
+    here = {e["fact"] for e in view["evidence"] if e["answeredHere"]}
+    assert here == {"weakness"}
+    assert {e["fact"] for e in view["evidence"] if not e["answeredHere"]} >= {"facial-numbness", "headache"}
+
+
+def test_every_urgent_sign_stays_answerable_once_one_decides_the_result(client: FlaskClient) -> None:
+    """Weakness present is the result on its own, so the other signs cannot change it; they are still
+    offered (``needed`` false), so what the patient says about them can be recorded."""
+    body = {"sample": "S5", "patient": "scn-5", "answers": {"weakness": True}}
+    view = turn(client, body)
+    assert (view["risk"], view["status"]) == ("high", "final")
+    assert [(q["fact"], q["needed"]) for q in view["ask"]] == [
+        ("vision-change", False),
+        ("slurred-speech", False),
+        ("symptoms-worsening", False),
+    ]
+    view = turn(client, {**body, "answers": {"weakness": True, "vision-change": True}})
+    assert {"vision-change": "yes", "weakness": "yes"}.items() <= {
+        e["fact"]: e["value"] for e in view["evidence"]
+    }.items()
+    assert [q["fact"] for q in view["ask"]] == ["slurred-speech", "symptoms-worsening"]
+
+
+def test_the_demo_has_a_patient_with_nothing_on_record(client: FlaskClient) -> None:
+    assert 'href="/app/?sample=S0&amp;patient=demo-new"' in client.get("/app/demo").get_data(as_text=True)
+    view = turn(client, {"sample": "S0", "patient": "demo-new"})
+    assert (view["status"], view["evidence"], view["notUsed"]) == ("no data", [], [])
+    assert view["demographics"]["name"] == "Jonas Lind"
+    assert [q["fact"] for q in view["ask"]] == [*URGENT, "facial-numbness", "neck-pain"]

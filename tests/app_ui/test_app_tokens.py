@@ -303,3 +303,27 @@ def test_two_issuers_cannot_introspect_for_one_server(
     issuers.issuers_file.write_text(json.dumps(document))
     with pytest.raises(ConfigError, match=r"both list FHIR server .* with an introspection endpoint"):
         make_app(**issuers.settings())
+
+
+@pytest.mark.parametrize(
+    ("scope", "read"),
+    [
+        (SCOPE, False),  # not allowed: the Patient is shown as not on record, and the turn goes on
+        (f"{SCOPE} patient/Patient.r", True),  # v2
+        (f"{SCOPE} patient/Patient.read", True),  # v1
+        (f"{SCOPE} patient/Patient.s", False),  # a search scope is not a read
+    ],
+)
+def test_the_patient_is_read_only_when_the_tokens_scopes_allow_it(
+    trusting: Callable[..., Service], ehr: SmartEhr, httpserver: HTTPServer, scope: str, read: bool
+) -> None:
+    """The name, sex and age are context, not needed data: a token without a Patient scope is not refused,
+    and the service does not read what the token was not granted (the EHR's proxy here would let it)."""
+    service = trusting()
+    patient = serve_patient(httpserver, "S7-observations.json")
+    answer = service.turn(ehr.issue_token(patient, scope), patient, ehr.iss)
+    assert answer.status_code == 200, answer.data
+    paths = {request.path for request, _ in httpserver.log}
+    assert (f"/fhir/Patient/{patient}" in paths) is read
+    view = answer.get_json()
+    assert (view["risk"], view["demographics"]["name"]) == ("high", "Sam Sample" if read else None)

@@ -13,14 +13,14 @@ import copy
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from service.storage.audit import since
 from service.storage.database import make_engine
@@ -43,14 +43,28 @@ def problems() -> list[str]:
 
 
 @pytest.fixture()
-def page(chromium: Browser, problems: list[str]) -> Iterator[Page]:
-    context = chromium.new_context(viewport=TABLET)
-    shown = context.new_page()
-    shown.on("pageerror", lambda error: problems.append(str(error)))
-    shown.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    yield shown
-    context.close()
+def browsing(chromium: Browser, problems: list[str]) -> Iterator[Callable[..., Page]]:
+    """Pages in a browser set to a locale and time zone (by default a clinic in Berlin, so screenshots
+    do not depend on the machine's)."""
+    contexts: list[BrowserContext] = []
+
+    def open_page(locale: str = "en-GB", zone: str = "Europe/Berlin") -> Page:
+        context = chromium.new_context(viewport=TABLET, locale=locale, timezone_id=zone)
+        contexts.append(context)
+        shown = context.new_page()
+        shown.on("pageerror", lambda error: problems.append(str(error)))
+        shown.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        return shown
+
+    yield open_page
+    for context in contexts:
+        context.close()
     assert problems == [], problems  # no script error, no CSP violation, no failed request
+
+
+@pytest.fixture()
+def page(browsing: Callable[..., Page]) -> Page:
+    return browsing()
 
 
 def keep(page: Page, name: str) -> None:
@@ -117,13 +131,28 @@ def counts(server: FhirServer, patient: str) -> dict[str, int]:
     return {kind: server.count(kind, patient) for kind in kinds}
 
 
+def headline(page: Page) -> str:
+    """The result's first line: what a clinician reads first."""
+    return page.inner_text(".result [data-testid=headline]")
+
+
 def test_demo_asks_the_missing_urgent_signs_and_gives_the_final_answer(page: Page, service: Server) -> None:
     page.goto(f"{service.url}/app/demo")
     accessible(page)
     page.click("text=S5")
     shows(page, "low", "preliminary")
     assert asked(page) == list(URGENT)  # exactly the missing questions, in the form's order
-    assert "not assessed" in page.inner_text(".why")
+    # a preliminary result leads with what is missing, and its risk so far is not a bold reassurance
+    assert headline(page).startswith("Preliminary: vision change, slurred speech, weakness and worsening")
+    assert page.locator(".result strong, .result b").count() == 0
+    assert page.eval_on_selector("[data-testid=risk]", "n => getComputedStyle(n).fontWeight") == "400"
+    assert page.inner_text("[data-testid=save-to-chart]") == "Save preliminary result to chart…"
+    page.click("[data-testid=save-to-chart]")
+    said = page.inner_text("#confirm-text")
+    assert said.startswith("Preliminary: vision change") and "not assessed" in said
+    assert "This would save 1 record: the preliminary risk assessment." in said
+    assert "Not saved: the demo has no FHIR server to save to" in said
+    page.click("[data-testid=cancel-save]")
     accessible(page)
     keep(page, "1-preliminary")
     page.check("[data-fact=vision-change] input[value=false]")
@@ -136,12 +165,21 @@ def test_demo_asks_the_missing_urgent_signs_and_gives_the_final_answer(page: Pag
     assert asked(page) == ["symptoms-worsening"]
     answer(page, {"symptoms-worsening": True})
     shows(page, "high", "final")
-    assert page.locator("[data-rule=urgent-signs]").count() == 1
+    assert headline(page) == "Needs urgent in-person evaluation now"  # the action first, as on the card
+    assert page.locator("[data-rule=urgent-signs]").count() == 1  # the rule and its article text below
     assert "Draft proposal" in page.inner_text("ul.orders")
     assert page.locator("[data-testid=ask]").count() == 0
     accessible(page)
     keep(page, "3-final")
-    assert save(page).startswith("Demo: nothing was written")
+    assert page.inner_text("[data-testid=save-to-chart]") == "Save to chart…"
+    page.click("[data-testid=save-to-chart]")
+    assert page.inner_text("#confirm-text") == (
+        "This would save 3 records: your answers, the final risk assessment and a draft order. "
+        "Not saved: the demo has no FHIR server to save to; the transaction is shown instead."
+    )
+    page.click("[data-testid=cancel-save]")
+    assert save(page).startswith("Not saved: the demo has no FHIR server to save to.")
+    assert "(s)" not in page.inner_text("main")  # singular or plural, never both
     sent = json.loads(page.inner_text("pre.json"))
     assert [e["resource"]["resourceType"] for e in sent["entry"]] == [
         "QuestionnaireResponse",
@@ -151,6 +189,13 @@ def test_demo_asks_the_missing_urgent_signs_and_gives_the_final_answer(page: Pag
     page.click("[data-testid=clear-answers]")  # a mistaken answer is taken back by starting again
     shows(page, "low", "preliminary")
     assert asked(page) == list(URGENT)
+    page.click("[data-testid=demo-list]")  # and back to the samples
+    page.wait_for_url(f"{service.url}/app/demo")
+    page.click("a[href^='/app/?sample=S0&']")  # a patient with nothing on record
+    shows(page, "unknown", "no data")
+    assert headline(page).startswith("No result without data")
+    assert page.inner_text("#evidence-title + p") == "Nothing on record."
+    accessible(page)
 
 
 def test_a_stale_reading_is_shown_as_not_used_with_its_reason(page: Page, service: Server) -> None:
@@ -184,14 +229,18 @@ def test_open_server_mode_reads_the_chart_and_saves_to_it_once(
     patient = "app-open-5"
     chart = sample_patient("S5", patient)
     fhir_server.load(chart)
-    recorded = chart["entry"][1]["resource"]["effectiveDateTime"][:10]
+    recorded = chart["entry"][1]["resource"]["effectiveDateTime"]
     page.goto(f"{service.url}/app/?iss={fhir_server.url}&patient={patient}")
     shows(page, "low", "preliminary")
     assert asked(page) == list(URGENT)
     dates = page.eval_on_selector_all(
-        "table.evidence td:last-child", "cells => cells.map(c => c.textContent)"
+        "table.evidence td:last-child time", "cells => cells.map(c => c.getAttribute('datetime'))"
     )
-    assert dates and all(d == recorded for d in dates)
+    assert dates and all(dt.datetime.fromisoformat(d) == dt.datetime.fromisoformat(recorded) for d in dates)
+    # the FHIR server's Patient names the patient; what it does not give is said to be not on record
+    assert page.inner_text("[data-testid=patient] dd") == f"{patient} Sample"
+    assert page.inner_text("[data-testid=patient] dt:text-is('Sex') + dd") == "not on record"
+    assert page.inner_text("[data-testid=patient] dt:text-is('Age') + dd") == "not on record"
     answer(
         page, {"vision-change": False, "slurred-speech": False, "weakness": True, "symptoms-worsening": False}
     )
@@ -329,3 +378,81 @@ def test_a_patient_with_nothing_recorded_is_asked_round_by_round(
     answer(page, {"headache": False, "dizziness": False})
     page.wait_for_selector("[data-testid=status]:text-is('final')")
     assert page.locator("[data-testid=ask]").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("locale", "zone", "as_of", "born"),
+    [
+        ("en-GB", "Europe/Berlin", "10 Mar 2026, 10:00", "14 Jun 1979"),
+        ("en-US", "America/New_York", "Mar 10, 2026, 5:00 AM", "Jun 14, 1979"),
+    ],
+)
+def test_the_patient_and_the_times_are_shown_as_the_clinicians_browser_reads_them(
+    browsing: Callable[..., Page], service: Server, locale: str, zone: str, as_of: str, born: str
+) -> None:
+    """Name, sex and age instead of "Patient scn-5"; times in the browser's locale and time zone, the
+    service's ISO form (UTC) kept as the tooltip."""
+    page = browsing(locale, zone)
+    page.goto(f"{service.url}/app/?sample=S5&patient=scn-5")
+    shows(page, "low", "preliminary")
+    person = page.eval_on_selector_all("[data-testid=patient] dd", "cells => cells.map(c => c.textContent)")
+    assert person == ["Maren Holt", "female", f"46 years (born {born})", "scn-5"]
+    shown = page.locator(".result .meta time")
+    assert (shown.inner_text(), shown.get_attribute("title")) == (as_of, "2026-03-10T09:00:00Z")
+    first = page.locator("table.evidence td:last-child time").first
+    assert (first.inner_text(), first.get_attribute("title")) == (as_of, "2026-03-10T09:00:00Z")
+    accessible(page)
+
+
+def test_the_clinicians_answers_are_shown_apart_from_the_chart(page: Page, service: Server) -> None:
+    page.goto(f"{service.url}/app/?sample=S5&patient=scn-5")
+    shows(page, "low", "preliminary")
+    answer(page, {"weakness": False})
+    page.wait_for_selector("[data-testid=your-answers]")
+    mine = page.locator("[data-testid=your-answers]")
+    assert mine.locator("h2").inner_text() == "Your answers"
+    assert mine.locator("p").first.inner_text().startswith("1 answer given here in this session")
+    assert mine.locator("[data-fact=weakness] td").first.inner_text() == "no"
+    on_record = page.locator("[aria-labelledby=evidence-title]")
+    assert on_record.locator("h2").inner_text() == "On record"
+    assert on_record.locator("[data-fact=weakness]").count() == 0
+    assert on_record.locator("[data-fact=facial-numbness]").count() == 1
+    accessible(page)
+
+
+def test_every_urgent_sign_can_still_be_recorded_once_one_is_present(page: Page, service: Server) -> None:
+    page.goto(f"{service.url}/app/?sample=S5&patient=scn-5")
+    shows(page, "low", "preliminary")
+    answer(page, {"weakness": True})
+    shows(page, "high", "final")
+    also = page.eval_on_selector_all(
+        "[data-testid=ask-also] > [data-fact]", "nodes => nodes.map(n => n.dataset.fact)"
+    )
+    assert also == ["vision-change", "slurred-speech", "symptoms-worsening"]
+    accessible(page)
+    page.check("[data-testid=ask-also] [data-fact=vision-change] input[value=true]")
+    page.click("[data-testid=submit-answers]")
+    page.wait_for_selector("[data-testid=your-answers] [data-fact=vision-change]")
+    shows(page, "high", "final")
+    assert page.inner_text("[data-testid=your-answers] [data-fact=vision-change] td") == "yes"
+    assert page.inner_text("[data-testid=your-answers] [data-fact=weakness] td") == "yes"  # kept
+
+
+def test_records_not_used_are_listed_when_nothing_on_record_counts(
+    page: Page, service: Server, fhir_server: FhirServer
+) -> None:
+    """A chart whose only record about the rules was entered in error: no result, and the record is
+    listed as not used, with why, rather than hidden."""
+    patient = "app-in-error"
+    bundle = json.loads((SCENARIOS / "S13-observations.json").read_text(encoding="utf-8"))
+    (in_error,) = [e for e in bundle["entry"] if e["resource"]["status"] == "entered-in-error"]
+    resource = copy.deepcopy(in_error["resource"])
+    resource["subject"] = {"reference": f"Patient/{patient}"}
+    resource["effectiveDateTime"] = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    fhir_server.load(patient_transaction(patient, {"entry": [{"resource": resource}]}))
+    page.goto(f"{service.url}/app/?iss={fhir_server.url}&patient={patient}")
+    shows(page, "unknown", "no data")
+    listed = page.inner_text("[aria-labelledby=not-used-title]")
+    assert listed.startswith("Not used")
+    assert "weakness: not used (entered in error)" in listed
+    accessible(page)

@@ -80,7 +80,8 @@ def test_discovery_lists_both_services_with_prefetch_templates(client: FlaskClie
             "redirectUri": "http://localhost/app/",
             "clientId": "neckcheck",
             "clientType": "public (PKCE S256, no secret)",
-            "scope": "launch openid fhirUser patient/Observation.rs patient/QuestionnaireResponse.cruds "
+            "scope": "launch openid fhirUser patient/Patient.r patient/Observation.rs "
+            "patient/QuestionnaireResponse.cruds "
             "patient/RiskAssessment.c patient/ServiceRequest.c",
         }
 

@@ -70,17 +70,63 @@
   }
 
   // ---- the screen ----
+  // a count with its noun, singular or plural ("1 record", "3 records")
+  function counted(n, one, many) {
+    return n + " " + (n === 1 ? one : many);
+  }
+
+  // "a, b and c"
+  function listed(items) {
+    return items.length < 2 ? items.join("") : items.slice(0, -1).join(", ") + " and " + items[items.length - 1];
+  }
+
+  // an instant in the browser's own locale and time zone; the ISO form the service sent is the tooltip
+  const instant = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  const day = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeZone: "UTC" });
+
+  function when(iso) {
+    const parsed = new Date(iso);
+    if (Number.isNaN(parsed.getTime())) return el("span", { text: iso });
+    const shown = /^\d{4}-\d{2}-\d{2}$/.test(iso) ? day.format(parsed) : instant.format(parsed);
+    return el("time", { datetime: iso, title: iso, text: shown });
+  }
+
+  function patientPanel(view) {
+    // who this is, so the result is not read for the wrong chart; nothing is guessed
+    const person = view.demographics || {};
+    const none = "not on record";
+    let age = none;
+    if (person.age !== null && person.age !== undefined) age = [counted(person.age, "year", "years")];
+    if (person.birthDate) age = age === none ? ["born ", when(person.birthDate)] : age.concat([" (born ", when(person.birthDate), ")"]);
+    const row = (label, value) => [el("dt", { text: label }), el("dd", {}, ...[].concat(value))];
+    return el("dl", { class: "patient", "data-testid": "patient" },
+      ...row("Patient", person.name || "name " + none),
+      ...row("Sex", person.sex || none),
+      ...row("Age", age),
+      ...row("Patient id", view.patient.replace("Patient/", "")));
+  }
+
   function resultPanel(view) {
-    const panel = el("section", { class: "result risk-" + view.risk, "aria-labelledby": "result-title" });
-    panel.append(
-      el("h2", { id: "result-title", tabindex: "-1", text: "Result" }),
-      el("p", { class: "headline" },
-        "Risk ", el("strong", { "data-testid": "risk", text: view.risk }),
-        " · ", el("span", { "data-testid": "status", class: "status-" + view.status, text: view.status })),
-      el("p", { text: view.summary }),
-      el("p", { class: "meta", text: "Patient " + view.patient.replace("Patient/", "") + " · assessed as of " + view.asOf }),
-    );
-    if (view.why) panel.append(el("p", { class: "why", role: "note", text: view.why }));
+    // a final result leads with what to do; any other leads with why it is not final and what is missing,
+    // never with a reassuring risk
+    const final = view.status === "final";
+    const title = { final: "Result", preliminary: "Preliminary result" }[view.status] || "No result yet";
+    const panel = el("section", { class: "result risk-" + view.risk + (final ? "" : " not-final"), "aria-labelledby": "result-title" });
+    const status = el("span", { "data-testid": "status", class: "status-" + view.status.replace(" ", "-"), text: view.status });
+    panel.append(el("h2", { id: "result-title", tabindex: "-1", text: title }));
+    if (final) {
+      panel.append(el("p", { class: "headline", "data-testid": "headline", text: view.action }),
+        el("p", {}, "Risk ", el("strong", { "data-testid": "risk", text: view.risk }), " · ", status));
+    } else if (view.status === "preliminary") {
+      panel.append(el("p", { class: "headline why", role: "note", "data-testid": "headline", text: view.why }),
+        el("p", { class: "so-far" }, "So far, on what is recorded: " + view.action + " (risk so far ",
+          el("span", { "data-testid": "risk", text: view.risk }), ", ", status, ")."));
+    } else {
+      panel.append(el("p", { class: "headline why", role: "note", "data-testid": "headline", text: view.why }),
+        el("p", { text: view.summary }),
+        el("p", { class: "so-far" }, "Risk ", el("span", { "data-testid": "risk", text: view.risk }), " · ", status));
+    }
+    panel.append(patientPanel(view), el("p", { class: "meta" }, "Assessed as of ", when(view.asOf)));
     return panel;
   }
 
@@ -97,21 +143,33 @@
 
   function rulesPanel(view) {
     const none = view.status === "no data" ? "No rule can be evaluated without data." : "No escalation rule fired.";
-    return listing("rules", "Why", view.rules, none, (rules) => [el("ul", { class: "rules" }, ...rules.map((rule) =>
+    const shown = listing("rules", "Why", view.rules, none, (rules) => [el("ul", { class: "rules" }, ...rules.map((rule) =>
       el("li", { "data-rule": rule.id },
         el("strong", { text: rule.title }), " (" + rule.risk + "): " + rule.outcome,
         el("blockquote", { text: rule.guideline }))))]);
+    if (view.status !== "no data" && view.summary) {
+      // the rationale in full, as the RiskAssessment saved to the chart carries it
+      shown.append(el("details", { class: "rationale" },
+        el("summary", { text: "Full rationale (as saved with the result)" }), el("p", { text: view.summary })));
+    }
+    return shown;
+  }
+
+  function evidenceTable(rows, caption) {
+    return el("table", { class: "evidence" },
+      el("caption", { text: caption }),
+      el("thead", {}, el("tr", {},
+        el("th", { scope: "col", text: "Finding" }), el("th", { scope: "col", text: "Value" }), el("th", { scope: "col", text: "Date" }))),
+      el("tbody", {}, ...rows.map((item) => el("tr", { "data-fact": item.fact },
+        el("th", { scope: "row", text: item.label }),
+        el("td", { text: item.value + (item.conflict ? " (" + item.conflict + ")" : "") }),
+        el("td", {}, item.date ? when(item.date) : "undated")))));
   }
 
   function evidencePanel(view) {
-    return listing("evidence", "Evidence", view.evidence, "Nothing recorded yet.", (evidence) => [el("table", { class: "evidence" },
-      el("caption", { text: "What the chart and the answers say, with the date of each record" }),
-      el("thead", {}, el("tr", {},
-        el("th", { scope: "col", text: "Finding" }), el("th", { scope: "col", text: "Value" }), el("th", { scope: "col", text: "Date" }))),
-      el("tbody", {}, ...evidence.map((item) => el("tr", { "data-fact": item.fact },
-        el("th", { scope: "row", text: item.label }),
-        el("td", { text: item.value + (item.conflict ? " (" + item.conflict + ")" : "") }),
-        el("td", { text: item.date ? item.date.slice(0, 10) : "undated" })))))]);
+    const recorded = view.evidence.filter((item) => !item.answeredHere);
+    return listing("evidence", "On record", recorded, "Nothing on record.", (rows) => [
+      evidenceTable(rows, "What the chart says, with the date of each record")]);
   }
 
   function notUsedPanel(view) {
@@ -119,6 +177,7 @@
     // as though the service had never seen it
     if (!view.notUsed || view.notUsed.length === 0) return document.createDocumentFragment();
     return listing("not-used", "Not used", view.notUsed, "", (notUsed) => [
+      el("p", { class: "meta", text: "Read from the chart but not used for this result, each with the reason." }),
       el("ul", { class: "not-used" }, ...notUsed.map((item) => el("li", { text: item.why })))]);
   }
 
@@ -169,13 +228,25 @@
   }
 
   function askPanel(view, answered) {
+    const needed = view.ask.filter((q) => q.needed !== false);
+    const also = view.ask.filter((q) => q.needed === false);
     const shown = section("ask", "Ask the patient", { class: "ask" });
-    shown.append(el("p", { text: "Only what the assessment is missing. Submitting reassesses with these answers." }));
+    shown.append(el("p", { text: needed.length
+      ? "Only what the assessment is missing. Submitting reassesses with these answers."
+      : "The result is already decided; record what the patient says about the remaining urgent signs." }));
     const form = el("form", { novalidate: true });
     const list = el("div", { "data-testid": "ask" });
-    view.ask.forEach((q, i) => list.append(question(q, i)));
+    needed.forEach((q, i) => list.append(question(q, i)));
+    form.append(list);
+    if (also.length) {
+      // once one urgent sign is present the others cannot change the result, but stay answerable
+      const more = el("div", { "data-testid": "ask-also", role: "group", "aria-labelledby": "ask-also-title" },
+        el("h3", { id: "ask-also-title", text: "Also record (cannot change this result)" }));
+      also.forEach((q, i) => more.append(question(q, needed.length + i)));
+      form.append(more);
+    }
     const submit = el("button", { type: "submit", "data-testid": "submit-answers", text: "Submit answers and reassess" });
-    form.append(list, submit);
+    form.append(submit);
     form.addEventListener("input", () => document.dispatchEvent(new Event("neckcheck:unsaved")));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -195,11 +266,15 @@
     return shown;
   }
 
-  function answeredPanel(answered) {
+  function answeredPanel(view, answered) {
+    // the clinician's own answers, apart from the chart: they are not on record until saved
     const given = Object.keys(answered || {}).filter((fact) => answered[fact] !== null);
     if (!given.length) return null;
-    const shown = section("given", "Your answers");
-    shown.append(el("p", { text: given.length + " answer(s) given in this session, shown in the evidence below." }));
+    const rows = view.evidence.filter((item) => item.answeredHere);
+    const shown = section("given", "Your answers", { "data-testid": "your-answers" });
+    shown.append(el("p", { text: counted(given.length, "answer", "answers") + " given here in this session: "
+      + "part of this result, not on record until saved." }));
+    if (rows.length) shown.append(evidenceTable(rows, "Answered here, with the time of this session"));
     const clear = el("button", { type: "button", class: "secondary", "data-testid": "clear-answers", text: "Clear my answers and start again" });
     clear.addEventListener("click", async () => {
       clear.disabled = true;
@@ -211,19 +286,32 @@
   }
 
   function savePanel(view) {
+    const preliminary = view.status !== "final";
     const shown = section("save", "Save to the chart", { class: "save" });
     const count = view.save.entry.length;
     const answer = el("div", { id: "save-answer", role: "status", "aria-live": "polite" });
-    const button = el("button", { type: "button", "data-testid": "save-to-chart", text: "Save to chart…" });
+    const button = el("button", { type: "button", "data-testid": "save-to-chart",
+      text: preliminary ? "Save preliminary result to chart…" : "Save to chart…" });
     const confirm = el("div", { class: "confirm", hidden: true, role: "group", "aria-labelledby": "confirm-text" });
-    const where = session.sample ? "nowhere: this is the demo" : session.fhirServer;
-    const kinds = view.save.entry.map((e) => e.resource.resourceType === "ServiceRequest" ? "a draft order"
-      : e.resource.resourceType === "QuestionnaireResponse" ? "your answers" : "the " + view.status + " RiskAssessment");
+    const types = view.save.entry.map((e) => e.resource.resourceType);
+    const orders = types.filter((t) => t === "ServiceRequest").length;
+    const kinds = [];
+    if (types.includes("QuestionnaireResponse")) kinds.push("your answers");
+    if (types.includes("RiskAssessment")) kinds.push("the " + view.status + " risk assessment");
+    if (orders) kinds.push(orders === 1 ? "a draft order" : orders + " draft orders");
+    const what = counted(count, "record", "records") + ": " + listed(kinds);
+    const text = [];
+    if (preliminary) text.push(view.why);  // what is missing, in the engine's words
+    if (session.sample) {
+      text.push("This would save " + what + ". Not saved: the demo has no FHIR server to save to; the transaction is shown instead.");
+    } else {
+      text.push((preliminary ? "Save the preliminary result, " : "Save ") + what + ", to " + session.fhirServer + "?");
+    }
     const unsaved = el("p", { class: "hint", hidden: true, text: "Submit or clear the answers above first: they are not part of this result yet." });
     document.addEventListener("neckcheck:unsaved", () => { button.disabled = true; unsaved.hidden = false; confirm.hidden = true; });
     confirm.append(
-      el("p", { id: "confirm-text", text: "Save " + count + " resource(s): " + kinds.join(", ") + ", to " + where + "?" }),
-      el("button", { type: "button", "data-testid": "confirm-save", text: "Yes, save" }),
+      el("p", { id: "confirm-text", text: text.join(" ") }),
+      el("button", { type: "button", "data-testid": "confirm-save", text: session.sample ? "Show the transaction" : "Yes, save" }),
       el("button", { type: "button", class: "secondary", "data-testid": "cancel-save", text: "Cancel" }));
     button.addEventListener("click", () => {
       confirm.hidden = false;
@@ -254,7 +342,7 @@
   async function post(transaction, answer) {
     answer.replaceChildren();
     if (session.sample) {
-      answer.append(el("p", { "data-testid": "save-result", text: "Demo: nothing was written. This is the transaction an EHR's FHIR server would receive:" }),
+      answer.append(el("p", { "data-testid": "save-result", text: "Not saved: the demo has no FHIR server to save to. This is the transaction an EHR's FHIR server would receive:" }),
         el("pre", { class: "json", tabindex: "0", text: JSON.stringify(transaction, null, 2) }));
       return;
     }
@@ -284,14 +372,24 @@
     answer.replaceChildren(el("p", { "data-testid": "save-result", class: "ok", text: "Saved: the FHIR server answered HTTP " + response.status + "." }), list);
   }
 
+  // the page's top: its title, in the demo the way back to the samples, and the status line
+  function top() {
+    const parts = [el("h1", { text: "Facial numbness with neck pain: when to escalate" })];
+    if (session.sample && root.dataset.demoList) {
+      parts.push(el("nav", { "aria-label": "Demo" },
+        el("a", { href: root.dataset.demoList, "data-testid": "demo-list", text: "← All sample patients" })));
+    }
+    parts.push(el("p", { id: "state", role: "status", "aria-live": "polite" }));
+    root.replaceChildren(...parts);
+  }
+
   function show(view, answered) {
-    root.replaceChildren(el("h1", { text: "Facial numbness with neck pain: when to escalate" }),
-      el("p", { id: "state", role: "status", "aria-live": "polite" }));
+    top();
     say({ final: "Final result.", preliminary: "Preliminary result: questions to ask below." }[view.status]
       || "No result yet: questions to ask below.");
     root.append(resultPanel(view));
     if (view.ask.length) root.append(askPanel(view, answered || {}));
-    const given = answeredPanel(answered);
+    const given = answeredPanel(view, answered);
     if (given) root.append(given);
     root.append(rulesPanel(view), evidencePanel(view), notUsedPanel(view), ordersPanel(view));
     if (view.save.entry.length) root.append(savePanel(view));
@@ -315,6 +413,7 @@
     if (params.get("sample")) {
       session.sample = params.get("sample");
       session.patient = params.get("patient");
+      top();
     } else if (params.get("iss") && params.get("patient")) {
       session.fhirServer = params.get("iss").replace(/\/+$/, "");
       session.patient = params.get("patient");
