@@ -204,7 +204,10 @@ def test_a_stale_reading_is_shown_as_not_used_with_its_reason(page: Page, servic
     page.goto(f"{service.url}/app/?sample=S12&patient=scn-12")
     shows(page, "negligible", "final")
     listed = page.inner_text("[aria-labelledby=not-used-title]")
-    assert listed.startswith("Not used")
+    assert listed.startswith("Not used") and "weakness" not in listed  # collapsed: the count, not the list
+    assert "1 record read from the chart but not used" in listed
+    page.click("[data-testid=not-used] summary")
+    listed = page.inner_text("[aria-labelledby=not-used-title]")
     assert "weakness: recorded 2026-03-01, 9 days before the evaluation time" in listed
     assert "older than the 24 h window: stale, not used" in listed
     assert page.inner_text("[data-fact=weakness] td") == "no"  # the current reading is the evidence
@@ -452,6 +455,7 @@ def test_records_not_used_are_listed_when_nothing_on_record_counts(
     fhir_server.load(patient_transaction(patient, {"entry": [{"resource": resource}]}))
     page.goto(f"{service.url}/app/?iss={fhir_server.url}&patient={patient}")
     shows(page, "unknown", "no data")
+    page.click("[data-testid=not-used] summary")
     listed = page.inner_text("[aria-labelledby=not-used-title]")
     assert listed.startswith("Not used")
     assert "weakness: not used (entered in error)" in listed

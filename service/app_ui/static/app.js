@@ -175,10 +175,12 @@
   function notUsedPanel(view) {
     // what the chart holds that did not count, and why (too old, entered in error, ...): hidden, it would look
     // as though the service had never seen it
+    // collapsed: the reasons are there for whoever asks, below what did count
     if (!view.notUsed || view.notUsed.length === 0) return document.createDocumentFragment();
     return listing("not-used", "Not used", view.notUsed, "", (notUsed) => [
-      el("p", { class: "meta", text: "Read from the chart but not used for this result, each with the reason." }),
-      el("ul", { class: "not-used" }, ...notUsed.map((item) => el("li", { text: item.why })))]);
+      el("details", { "data-testid": "not-used" },
+        el("summary", { text: counted(notUsed.length, "record", "records") + " read from the chart but not used for this result: why" }),
+        el("ul", { class: "not-used" }, ...notUsed.map((item) => el("li", { text: item.why }))))]);
   }
 
   function ordersPanel(view) {
