@@ -62,6 +62,13 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     metrics = Metrics()
     writer = writer_for(settings, engine, metrics)  # audit, card and feedback records, off the request path
     assessor = Assessor.load(settings.rules_file, settings.codes_file, settings.max_entries)
+    if assessor.table.status != "active":  # named by NECKCHECK_RULES_FILE: run, but not quietly
+        log.warning(
+            "running rule table %s %s, whose status is %s (NECKCHECK_RULES_FILE)",
+            assessor.table.id,
+            assessor.table.version,
+            assessor.table.status,
+        )
     compile_validators()
     session = build_session()  # one connection pool for the FHIR servers and the introspection endpoints
     issuers = _issuers(settings)

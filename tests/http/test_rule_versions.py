@@ -70,7 +70,7 @@ def _module(client: FlaskClient, body: Any) -> str:
 
 
 def test_the_service_runs_the_table_named_and_an_as_of_never_changes_it(
-    make_app: Callable[..., Flask], client: FlaskClient
+    make_app: Callable[..., Flask], client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     bundle = json.loads((SCENARIOS / "S1-observations.json").read_bytes())
     # asOf before 1.1.0 took effect (1.0.0's period): the evaluation time moves, the table does not
@@ -83,5 +83,10 @@ def test_the_service_runs_the_table_named_and_an_as_of_never_changes_it(
     }
     assert _module(client, bundle) == _module(client, earlier) == "1.1.0"
     retired = make_app(rules_file=RULES_DIR / "neckcheck-escalation-1.0.0.json").test_client()
+    said = [r.getMessage() for r in caplog.records if r.name == "neckcheck"]
+    assert (
+        "running rule table neckcheck-escalation 1.0.0, whose status is retired (NECKCHECK_RULES_FILE)"
+        in said
+    )
     assert retired.get(PLAN).get_json()["version"] == "1.0.0"
     assert _module(retired, bundle) == _module(retired, earlier) == "1.0.0"
