@@ -22,6 +22,7 @@ from service.metrics import Metrics
 from service.payloads.cds_hooks import compile_validators
 from service.reader.client import FhirClient, build_session
 from service.reader.searches import prefetch_templates
+from service.rules.versions import published
 from service.security.app_tokens import AppTokens
 from service.security.introspection import Introspector
 from service.security.issuers import TrustedIssuer, load_trusted_issuers
@@ -61,12 +62,21 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     metrics = Metrics()
     writer = writer_for(settings, engine, metrics)  # audit, card and feedback records, off the request path
     assessor = Assessor.load(settings.rules_file, settings.codes_file, settings.max_entries)
+    if assessor.table.status != "active":  # named by NECKCHECK_RULES_FILE: run, but not quietly
+        log.warning(
+            "running rule table %s %s, whose status is %s (NECKCHECK_RULES_FILE)",
+            assessor.table.id,
+            assessor.table.version,
+            assessor.table.status,
+        )
     compile_validators()
     session = build_session()  # one connection pool for the FHIR servers and the introspection endpoints
     issuers = _issuers(settings)
     app.extensions.update(
         {
             "neckcheck.assessor": assessor,
+            # every version GET .../PlanDefinition/<id>?version= can name (the running one among them)
+            "neckcheck.rule_tables": published(assessor.table),
             # what no request changes, built once per process rather than per hook call
             "neckcheck.prefetch_templates": prefetch_templates(assessor.book),
             "neckcheck.fhir_client": FhirClient(

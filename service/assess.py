@@ -30,7 +30,7 @@ from service.output.rationale import data_required
 from service.output.references import reference
 from service.rules.decide import Decision, decide
 from service.rules.facts import Evidence, FactValue
-from service.rules.table import DEFAULT_TABLE, RuleTable, load_table
+from service.rules.table import RuleTable, load_table
 
 # what front ends take from the engine besides the Assessment: reading a request body as $assess does, and
 # grouping resources by patient as $assess does (population screening)
@@ -356,8 +356,9 @@ class Assessor:
 
     @classmethod
     def load(
-        cls, rules: Path = DEFAULT_TABLE, codes: Path = DEFAULT_CODES, max_entries: int = 1000
+        cls, rules: Path | None = None, codes: Path = DEFAULT_CODES, max_entries: int = 1000
     ) -> Assessor:
+        """``rules`` None: the table the service runs by default (the newest active version in effect)."""
         table, book = load_table(rules), load_codebook(codes)
         check_against(book, table)
         check_layout(table)  # the Questionnaire must never hide a fact a rule needs

@@ -24,7 +24,9 @@ from service.config import Settings
 from service.errors import ConfigError, InvalidInput, NeckcheckError
 from service.fhir_values import parse_datetime
 from service.output.operation_outcome import from_error
-from service.rules.table import Condition, Leaf, RuleTable
+from service.rules.compare import table_changes
+from service.rules.table import Condition, Leaf, RuleTable, load_table
+from service.rules.versions import catalogue, default_table_file, resolve
 from service.sdc.populate import populate
 
 EXIT_BAD_INPUT = 2
@@ -90,8 +92,9 @@ def _parser() -> argparse.ArgumentParser:
         "--as-of", help="evaluation time (FHIR dateTime); default Bundle.timestamp, then now"
     )
     populate.set_defaults(run=_populate)
-    rules = sub.add_parser("rules", help="print the rule table")
-    rules.set_defaults(run=_rules)
+    rules = sub.add_parser("rules", help="the rule tables: print one (default), list them, compare two")
+    rules.set_defaults(run=_rules, table=None)
+    _rules_commands(rules)
     audit = sub.add_parser("audit", help="export the audit trail as NDJSON")
     audit.add_argument("--since", required=True, help="FHIR date or dateTime, e.g. 2026-11-01")
     audit.set_defaults(run=_audit)
@@ -214,14 +217,74 @@ def _read(path: str) -> bytes:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
 
 
+def _rules_commands(rules: argparse.ArgumentParser) -> None:
+    commands = rules.add_subparsers(metavar="command")
+    show = commands.add_parser("show", help="print a rule table (default: the one the service runs)")
+    show.add_argument("table", nargs="?", help="a rule table file, or a packaged version (e.g. 1.0.0)")
+    show.set_defaults(run=_rules)
+    listing = commands.add_parser("list", help="the packaged versions, their status and effective period")
+    listing.set_defaults(run=_rules_list)
+    diff = commands.add_parser(
+        "diff",
+        help="what changes from OLD to NEW: the table diff in words; with --corpus, every patient of an "
+        "export assessed under both, into OUTDIR (changes.ndjson, impact.json, impact.md, impact.png)",
+    )
+    diff.add_argument("old", help="rule table file, or packaged version")
+    diff.add_argument("new", help="rule table file, or packaged version")
+    diff.add_argument("--corpus", help="anything `neckcheck screen` reads: an NDJSON folder or a manifest")
+    diff.add_argument("--out", help="output directory (needed with --corpus)")
+    diff.add_argument(
+        "--as-of",
+        help="evaluation time (FHIR dateTime) for both tables; default: one clock reading at the start",
+    )
+    diff.set_defaults(run=_rules_diff)
+
+
 def _rules(args: argparse.Namespace) -> int:
-    sys.stdout.write(format_table(Assessor.load().table))
+    table = Assessor.load().table if args.table is None else load_table(resolve(args.table))
+    sys.stdout.write(format_table(table))
+    return 0
+
+
+def _rules_list(args: argparse.Namespace) -> int:
+    running = default_table_file()
+    for path, table in catalogue().entries:
+        life = table.lifecycle
+        period = life.period
+        mark = "  <- runs by default" if path == running else ""
+        print(f"{table.version:<8} {table.status:<8} effective {period:<26} {path.name}{mark}")
+    return 0
+
+
+def _rules_diff(args: argparse.Namespace) -> int:
+    old, new = resolve(args.old), resolve(args.new)
+    words = table_changes(load_table(old), load_table(new))
+    if args.corpus is None:
+        print("\n".join(words))
+        return 0
+    if args.out is None:
+        print("neckcheck: rules diff --corpus needs --out OUTDIR", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from service.screen.impact import diff_corpus
+
+    try:
+        summary = diff_corpus(old, new, Path(args.corpus), Path(args.out), args.as_of, words)
+    except NeckcheckError as error:
+        print(f"neckcheck: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(summary)
     return 0
 
 
 def format_table(table: RuleTable) -> str:
     """The rule table as a clinician would read it, straight from the data the engine runs."""
-    lines = [f"{table.id} {table.version}: {table.title}", ""]
+    life = table.lifecycle
+    lines = [
+        f"{table.id} {table.version}: {table.title}",
+        f"status {life.status}; approved {life.approval_date or '-'}; "
+        f"last reviewed {life.last_review_date or '-'}; effective {life.period}",
+        "",
+    ]
     for rule in table.rules:
         orders = ", ".join(f"{table.orders[o.order].title} ({o.priority})" for o in rule.orders)
         lines += [

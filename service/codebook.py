@@ -122,10 +122,12 @@ def load_codebook(path: Path = DEFAULT_CODES) -> CodeBook:
 
 
 def check_against(codebook: CodeBook, table: RuleTable) -> None:
-    """Refuse a rule table whose facts or orders have no codes, or of another rule set."""
+    """Refuse a rule table whose facts or orders have no codes, or of another rule set. Any version of the
+    rule set will do (versions sit side by side, and one set of codes serves them): what must hold is that
+    every fact and order the table names has its codes."""
     rule_set = codebook.raw["ruleSet"]
-    if (rule_set["id"], rule_set["version"]) != (table.id, table.version):
-        raise ConfigError(f"codes are for {rule_set}, the rule table is {table.id} {table.version}")
+    if rule_set["id"] != table.id:
+        raise ConfigError(f"codes are for rule set {rule_set['id']}, the rule table is {table.id}")
     missing = [f for f in table.facts if f not in codebook.raw["facts"]]
     missing += [o for o in table.orders if o not in codebook.raw["orders"]]
     if missing:

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from service.codebook import DEFAULT_CODES
 from service.errors import ConfigError
-from service.rules.table import DEFAULT_TABLE
 
 PREFIX = "NECKCHECK_"
 # Read by service/gunicorn.conf.py (the server process), not by the app.
@@ -37,7 +36,8 @@ SERVER_VARIABLES = frozenset(
 class Settings:
     max_body_bytes: int = 1024 * 1024
     max_entries: int = 1000
-    rules_file: Path = DEFAULT_TABLE
+    # None: the newest active packaged table in effect at start-up (service/rules/versions.py)
+    rules_file: Path | None = None
     codes_file: Path = DEFAULT_CODES
     log_level: str = "INFO"
     # CDS Hooks

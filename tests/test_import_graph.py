@@ -21,6 +21,8 @@ ENGINE = ("service.intake", "service.output", "service.rules")
 # the rule table, the publishers, and the error tree's FHIR form (one error path: OperationOutcome)
 PUBLIC = (
     "service.rules.table",
+    "service.rules.versions",
+    "service.rules.compare",
     "service.output.artefacts",
     "service.output.measure",
     "service.output.questionnaire",

@@ -18,6 +18,7 @@ import textwrap
 from fractions import Fraction
 
 from service.codebook import CodeBook
+from service.errors import ConfigError
 from service.rules.table import (
     PRIORITIES,
     RISKS,
@@ -512,6 +513,8 @@ define "Unfinished Questionnaire Used":
 
 
 def _quantity(fact: FactDef) -> str:
+    if fact.lookback is None:
+        raise ConfigError(f"{fact.name} has no lookback: the CQL library is generated for tables that have")
     unit = {"min": "minutes", "h": "hours", "d": "days", "wk": "weeks"}[fact.lookback.code]
     return f"{fact.lookback.value} {unit}"
 

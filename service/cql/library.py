@@ -97,7 +97,9 @@ def data_requirements_of(table: RuleTable, book: CodeBook) -> list[JSON]:
         requirement["mustSupport"] = (
             NUMBNESS_ELEMENTS if fact.name == "facial-numbness" else OBSERVATION_ELEMENTS
         )
-        requirement["dateFilter"] = [{"path": "effective", "valueDuration": lookback_duration(fact, book)}]
+        window = lookback_duration(fact, book)
+        if window is not None:  # none: a retired table from before lookbacks, any reading counts
+            requirement["dateFilter"] = [{"path": "effective", "valueDuration": window}]
         out.append(requirement)
     findings = [c for f in table.facts.values() if f.kind == "bool" for c in book.fact_codings(f.name)]
     symptom = {k: book.raw["symptom"][k] for k in ("system", "code", "display")}
@@ -135,7 +137,7 @@ def logic_library(table: RuleTable, book: CodeBook) -> JSON:
         "version": table.version,
         "name": LIBRARY_NAME,
         "title": f"{table.title} (computable)",
-        "status": "active",
+        "status": table.status,
         "experimental": False,
         "type": {"coding": [{"system": LIBRARY_TYPE, "code": "logic-library"}]},
         "date": table.date,
@@ -146,6 +148,7 @@ def logic_library(table: RuleTable, book: CodeBook) -> JSON:
             + ", ".join(f'"{o}"' for o in OUTPUTS)
             + '. Pass "Evaluation Time" (the time $assess evaluated at) and "Explicit As Of".'
         ),
+        **table.lifecycle.metadata(),
         "relatedArtifact": [{"type": "depends-on", "resource": FHIR_MODEL_INFO}],
         "parameter": _parameters(),
         "dataRequirement": data_requirements_of(table, book),

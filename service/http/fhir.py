@@ -17,6 +17,7 @@ from service.output.artefacts import (
 )
 from service.output.artefacts import populate_operation_definition as populate_definition
 from service.output.measure import measure
+from service.rules.table import RuleTable
 from service.sdc.populate import populate
 from service.web.auth import public_base, record, require_token, settings
 from service.web.responses import fhir_response
@@ -105,14 +106,12 @@ def get_operation_definition(rid: str) -> Response:
 
 @bp.get("/Questionnaire/<fhir_id:rid>")  # a FHIR id, so GET never claims /Questionnaire/$populate
 def get_questionnaire(rid: str) -> Response:
-    a = _assessor()
-    return _published(rid, questionnaire(a.table, a.book))
+    return _published(rid, questionnaire(_version(), _assessor().book))
 
 
 @bp.get("/PlanDefinition/<rid>")
 def get_plan_definition(rid: str) -> Response:
-    a = _assessor()
-    return _published(rid, plan_definition(a.table, a.book))
+    return _published(rid, plan_definition(_version(), _assessor().book))
 
 
 @bp.get("/Measure/<fhir_id:rid>")
@@ -126,15 +125,28 @@ def get_measure(rid: str) -> Response:
 def get_library(rid: str) -> Response:
     """The computable guideline: the CQL and ELM of the rules (service/cql)."""
     _library_id(rid)
-    a = _assessor()
-    return fhir_response(logic_library(a.table, a.book))
+    return fhir_response(logic_library(_version(), _assessor().book))
 
 
 @bp.get("/Library/<fhir_id:rid>/$data-requirements")
 def get_data_requirements(rid: str) -> Response:
     _library_id(rid)
-    a = _assessor()
-    return fhir_response(data_requirements(a.table, a.book))
+    return fhir_response(data_requirements(_version(), _assessor().book))
+
+
+def _version() -> RuleTable:
+    """The rule table whose artefact is asked for: ``?version=`` names one of the published versions
+    (retired ones stay readable, so a result can be traced to the rules that made it); without it, the
+    one the service runs."""
+    version = request.args.get("version")
+    if version is None:
+        return _assessor().table
+    tables: dict[str, RuleTable] = current_app.extensions["neckcheck.rule_tables"]
+    if version not in tables:
+        raise NotFound(
+            f"rule set version {version[:40]!r} not found; this server publishes {', '.join(tables)}"
+        )
+    return tables[version]
 
 
 def _library_id(rid: str) -> None:

@@ -371,7 +371,9 @@ def resolve(
         by_fact[DURATION] = durations  # after facial-numbness, whose value decides whether it grows
     for name, group in by_fact.items():
         if name == DURATION:
-            grows = _NUMBNESS not in facts or facts[_NUMBNESS].value is not False
+            # a table from before lookbacks (contract 1.0.0, retired) took a duration as recorded
+            dated = table.facts[DURATION].lookback is not None
+            grows = dated and (_NUMBNESS not in facts or facts[_NUMBNESS].value is not False)
             group = [r._replace(value=_duration_now(r, as_of, grows)) for r in group]
         if len(group) == 1:  # most facts: one reading, nothing to resolve
             facts[name] = Fact(group[0].value, (group[0].evidence,))

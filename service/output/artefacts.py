@@ -12,7 +12,7 @@ from typing import Any
 from service.codebook import CodeBook
 from service.cql.generate import LIBRARY_ID
 from service.output.questionnaire import PUBLISHER, questionnaire
-from service.rules.table import Condition, Leaf, RuleTable
+from service.rules.table import RuleTable, describe
 
 JSON = dict[str, Any]
 
@@ -23,18 +23,6 @@ __all__ = [
     "populate_operation_definition",
     "questionnaire",
 ]
-
-
-def _describe(condition: Condition, table: RuleTable) -> str:
-    if isinstance(condition, Leaf):
-        label = table.facts[condition.fact].label
-        if condition.present:
-            return f"{label} present"
-        if condition.one_of:
-            return f"{label} is {' or '.join(condition.one_of)}"
-        return f"{label} more than {condition.greater_than} days"
-    joiner = " and " if condition.op == "all" else " or "
-    return "(" + joiner.join(_describe(t, table) for t in condition.terms) + ")"
 
 
 def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
@@ -53,7 +41,7 @@ def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
                     {
                         "kind": "applicability",
                         "expression": {  # CPG computable: the definition of the same name in the Library
-                            "description": _describe(rule.when, table),
+                            "description": describe(rule.when, table),
                             "language": "text/cql-identifier",
                             "expression": rule.id,
                         },
@@ -81,7 +69,7 @@ def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
         "version": table.version,
         "name": "NeckcheckEscalation",
         "title": table.title,
-        "status": "active",
+        "status": table.status,
         "date": table.date,
         "publisher": PUBLISHER,
         "description": (
@@ -89,15 +77,27 @@ def plan_definition(table: RuleTable, book: CodeBook) -> JSON:
             "Unknown facts are never read as absent: a result that could still escalate is preliminary. "
             + recency_sentence(table)
         ),
-        "library": [f"{book.canonical('Library', LIBRARY_ID)}|{table.version}"],
+        **table.lifecycle.metadata(),
+        # the Library is generated for tables with lookbacks only (a retired 1.0.0 has none): no dangling link
+        **(
+            {"library": [f"{book.canonical('Library', LIBRARY_ID)}|{table.version}"]}
+            if _computable(table)
+            else {}
+        ),
         "action": actions,
     }
+
+
+def _computable(table: RuleTable) -> bool:
+    return all(fact.lookback is not None for fact in table.facts.values())
 
 
 def recency_sentence(table: RuleTable) -> str:
     """The lookbacks in a sentence, grouped by window, most used window last (rules.md §1, recency)."""
     by_window: dict[str, list[str]] = {}
     for fact in table.facts.values():
+        if fact.lookback is None:
+            return "No fact has a lookback (a rule set from before evidence recency): any reading counts."
         by_window.setdefault(str(fact.lookback), []).append(fact.label)
     windows = sorted(by_window.items(), key=lambda item: len(item[1]))
     parts = [f"{', '.join(labels)}: {window}" for window, labels in windows]

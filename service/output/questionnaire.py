@@ -113,19 +113,21 @@ def item_codings(book: CodeBook, fact: str) -> list[JSON]:
     return sorted(codings, key=lambda c: c["system"] == book.local_fact_system)
 
 
-def lookback_duration(fact: FactDef, book: CodeBook) -> JSON:
-    """The fact's lookback as a FHIR Duration (UCUM)."""
+def lookback_duration(fact: FactDef, book: CodeBook) -> JSON | None:
+    """The fact's lookback as a FHIR Duration (UCUM); None for a fact with no window (a retired table from
+    before lookbacks: any reading counts)."""
     window = fact.lookback
+    if window is None:
+        return None
     unit = UNIT_NAMES[window.code]
     return {"value": window.value, "unit": unit, "system": book.raw["units"]["system"], "code": window.code}
 
 
 def _extensions(fact: FactDef, book: CodeBook) -> list[JSON]:
     units = book.raw["units"]["system"]
-    ext: list[JSON] = [
-        {"url": OBSERVATION_LINK_PERIOD, "valueDuration": lookback_duration(fact, book)},
-        {"url": OBSERVATION_EXTRACT, "valueBoolean": True},
-    ]
+    window = lookback_duration(fact, book)
+    linked = [{"url": OBSERVATION_LINK_PERIOD, "valueDuration": window}] if window else []
+    ext: list[JSON] = [*linked, {"url": OBSERVATION_EXTRACT, "valueBoolean": True}]
     if fact.kind == "days":
         ext.append({"url": UNIT, "valueCoding": {"system": units, "code": "d"}})
     minimum = 0 if fact.kind == "days" else fact.minimum  # a duration is a whole number of days >= 0

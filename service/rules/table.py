@@ -1,7 +1,11 @@
 """The versioned rule table: loaded from data, validated once at load, then immutable.
 
-A broken table (unknown fact, empty ``all``, unknown order, bad risk) raises ``ConfigError`` at start-up
-with a message naming the place, so a bad edit stops the service instead of misbehaving on a request.
+A broken table (unknown fact, empty ``all``, unknown order, bad risk, a lifecycle out of order) raises
+``ConfigError`` at start-up with a message naming the place, so a bad edit stops the service instead of
+misbehaving on a request. The checks here say what a schema cannot (a rule names a fact that exists, the
+change log ends with this version, an approved table names who endorsed it); then the published JSON Schema
+(``schemas/rules/rule-table.schema.json``) refuses anything else, such as a misspelt key that would
+otherwise be ignored.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
+
 from service.errors import ConfigError
 from service.packaged import SCHEMAS_DIR
 
-DEFAULT_TABLE = SCHEMAS_DIR / "rules" / "neckcheck-escalation-1.1.0.json"
+RULES_DIR = SCHEMAS_DIR / "rules"
+TABLE_SCHEMA = RULES_DIR / "rule-table.schema.json"
+STATUSES = ("draft", "active", "retired")  # FHIR publication-status
 
 FACT_KINDS = ("bool", "side", "days", "date", "score")
 RISKS = ("negligible", "low", "moderate", "high")
@@ -27,6 +35,16 @@ SIDES = ("left", "right", "both")
 # UCUM time units of a fixed length, for a lookback window ("mo" and "a" vary, so a window cannot use them)
 LOOKBACK_UNITS = {"min": dt.timedelta(minutes=1), "h": dt.timedelta(hours=1), "d": dt.timedelta(days=1)}
 LOOKBACK_UNITS["wk"] = 7 * LOOKBACK_UNITS["d"]
+
+
+def __getattr__(name: str) -> Path:
+    """``DEFAULT_TABLE``: the file of the table the service runs when ``NECKCHECK_RULES_FILE`` names none
+    (the newest active version in effect, see versions.py), chosen when first asked for."""
+    if name == "DEFAULT_TABLE":
+        from service.rules.versions import default_table_file
+
+        return default_table_file()
+    raise AttributeError(name)
 
 
 @dataclass(frozen=True)
@@ -53,7 +71,7 @@ class FactDef:
     kind: str
     question: str
     label: str
-    lookback: Lookback
+    lookback: Lookback | None  # None only in a retired table from before lookbacks: no window
     symptom: bool = False
     informational: bool = False
     input_only: bool = False
@@ -120,11 +138,49 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """Where a version stands and who answers for it: FHIR's publishable metadata (R4 MetadataResource),
+    published as such on the PlanDefinition and the Library. People are FHIR ContactDetails; the packaged
+    tables name roles ("neckcheck clinical lead"), not persons, until a deployment names its own."""
+
+    status: str  # draft | active | retired
+    approval_date: str | None = None
+    last_review_date: str | None = None
+    effective_start: str | None = None
+    effective_end: str | None = None  # None: open-ended
+    author: tuple[dict[str, Any], ...] = ()
+    reviewer: tuple[dict[str, Any], ...] = ()
+    endorser: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def period(self) -> str:
+        return f"{self.effective_start or '...'} to {self.effective_end or 'open'}"
+
+    def in_effect(self, day: dt.date) -> bool:
+        start = self.effective_start is None or dt.date.fromisoformat(self.effective_start) <= day
+        return start and (self.effective_end is None or day <= dt.date.fromisoformat(self.effective_end))
+
+    def metadata(self) -> dict[str, Any]:
+        """The FHIR elements, for a PlanDefinition or Library (absent ones left out)."""
+        period = {"start": self.effective_start, "end": self.effective_end}
+        found = {  # in the order R4 lists them
+            "approvalDate": self.approval_date,
+            "lastReviewDate": self.last_review_date,
+            "effectivePeriod": {k: v for k, v in period.items() if v is not None},
+            "author": list(self.author),
+            "reviewer": list(self.reviewer),
+            "endorser": list(self.endorser),
+        }
+        return {k: v for k, v in found.items() if v}
+
+
+@dataclass(frozen=True)
 class RuleTable:
     id: str
     version: str
     date: str  # publication date of this version (its artefacts carry it, so output stays reproducible)
     change_log: tuple[Change, ...]  # oldest first; the last entry is this version
+    lifecycle: Lifecycle
     title: str
     facts: dict[str, FactDef]
     groups: tuple[QuestionGroup, ...]
@@ -136,10 +192,37 @@ class RuleTable:
     windows: dict[str, dt.timedelta] = field(default_factory=dict)  # each fact's lookback, read per reading
 
     def __post_init__(self) -> None:
-        self.windows.update({name: fact.lookback.span for name, fact in self.facts.items()})
+        spans = {n: f.lookback.span if f.lookback else dt.timedelta.max for n, f in self.facts.items()}
+        self.windows.update(spans)
+
+    @property
+    def status(self) -> str:
+        return self.lifecycle.status
+
+    @property
+    def version_key(self) -> tuple[int, ...]:
+        """The version as numbers, for "newest" (1.10.0 comes after 1.9.0)."""
+        return version_key(self.version)
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
+
+
+def describe(condition: Condition, table: RuleTable) -> str:
+    """A condition in words, with the facts' labels (the PlanDefinition's and the table diff's)."""
+    if isinstance(condition, Leaf):
+        label = table.facts[condition.fact].label
+        if condition.present:
+            return f"{label} present"
+        if condition.one_of:
+            return f"{label} is {' or '.join(condition.one_of)}"
+        return f"{label} more than {condition.greater_than} days"
+    joiner = " and " if condition.op == "all" else " or "
+    return "(" + joiner.join(describe(t, table) for t in condition.terms) + ")"
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 def risk_rank(risk: str) -> int:
@@ -150,17 +233,35 @@ def priority_rank(priority: str) -> int:
     return PRIORITIES.index(priority)
 
 
+def load_table(path: Path | None = None) -> RuleTable:
+    """Read and validate a rule table file (None: the one the service runs by default)."""
+    if path is None:
+        from service.rules.versions import default_table_file
+
+        path = default_table_file()
+    return _load(Path(path))
+
+
 @cache
-def load_table(path: Path = DEFAULT_TABLE) -> RuleTable:
-    """Read and validate a rule table file; cached because it is immutable data."""
+def _load(path: Path) -> RuleTable:
+    """Cached because it is immutable data."""
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"rule table {path}: cannot read: {exc}") from exc
     try:
-        return _table(raw)
+        table = _table(raw)
+        _schema()(raw)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise ConfigError(f"rule table {path}: {exc.message} (rule-table.schema.json)") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"rule table {path}: {exc}") from exc
+    return table
+
+
+@cache
+def _schema() -> Any:
+    return fastjsonschema.compile(json.loads(TABLE_SCHEMA.read_text(encoding="utf-8")), use_formats=False)
 
 
 def _require(ok: bool, message: str) -> None:
@@ -178,16 +279,28 @@ def _table(raw: dict[str, Any]) -> RuleTable:
     grouped = [name for g in groups for name in g.facts]
     _require(sorted(grouped) == sorted(facts), "groups must list every fact exactly once")
     _require(bool(_DATE.fullmatch(str(raw["date"]))), f"date {raw['date']!r} is not YYYY-MM-DD")
+    _require(bool(_VERSION.fullmatch(str(raw["version"]))), f"version {raw['version']!r} is not N.N.N")
     changes = tuple(Change(c["version"], c["date"], c["change"]) for c in raw["changeLog"])
     _require(
         bool(changes) and changes[-1].version == raw["version"] and changes[-1].date == raw["date"],
         f"changeLog must end with an entry for version {raw['version']} dated {raw['date']}",
+    )
+    seen = [version_key(c.version) for c in changes if _VERSION.fullmatch(c.version)]
+    _require(
+        len(seen) == len(changes) and seen == sorted(set(seen)),
+        "changeLog must list each version once, oldest first",
+    )
+    lifecycle = _lifecycle(raw)
+    _require(
+        all(f.lookback is not None for f in facts.values()) or lifecycle.status == "retired",
+        "lookback null (no window, contract 1.0.0) is kept only in a retired table; give every fact one",
     )
     return RuleTable(
         id=raw["id"],
         version=raw["version"],
         date=raw["date"],
         change_log=changes,
+        lifecycle=lifecycle,
         title=raw["title"],
         facts=facts,
         groups=groups,
@@ -200,6 +313,58 @@ def _table(raw: dict[str, Any]) -> RuleTable:
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
+
+
+def _lifecycle(raw: dict[str, Any]) -> Lifecycle:
+    """Status, dates and people, in an order that makes sense: an active or retired version was approved
+    and endorsed, and took effect no earlier than its approval; a retired one says when it stopped."""
+    status = raw["status"]
+    _require(status in STATUSES, f"status {status!r} not in {STATUSES}")
+    period = raw.get("effectivePeriod") or {}
+    dates = {
+        "approvalDate": raw.get("approvalDate"),
+        "lastReviewDate": raw.get("lastReviewDate"),
+        "effectivePeriod.start": period.get("start"),
+        "effectivePeriod.end": period.get("end"),
+    }
+    for name, value in dates.items():
+        _require(value is None or _is_day(value), f"{name} {value!r} is not a day (YYYY-MM-DD)")
+    people = {role: tuple(raw.get(role) or ()) for role in ("author", "reviewer", "endorser")}
+    _require(bool(people["author"]), "author: name at least one (a role, e.g. 'neckcheck clinical lead')")
+    if status != "draft":
+        for needed in ("approvalDate", "effectivePeriod.start"):
+            _require(dates[needed] is not None, f"an {status} table needs {needed}")
+        for role in ("reviewer", "endorser"):
+            _require(bool(people[role]), f"an {status} table needs a {role}")
+        _order(dates, "approvalDate", "effectivePeriod.start")
+        _order(dates, "approvalDate", "lastReviewDate")
+    if status == "retired":
+        _require(dates["effectivePeriod.end"] is not None, "a retired table needs effectivePeriod.end")
+    _order(dates, "effectivePeriod.start", "effectivePeriod.end")
+    return Lifecycle(
+        status=status,
+        approval_date=dates["approvalDate"],
+        last_review_date=dates["lastReviewDate"],
+        effective_start=dates["effectivePeriod.start"],
+        effective_end=dates["effectivePeriod.end"],
+        author=people["author"],
+        reviewer=people["reviewer"],
+        endorser=people["endorser"],
+    )
+
+
+def _is_day(value: object) -> bool:
+    try:
+        return bool(_DATE.fullmatch(str(value))) and dt.date.fromisoformat(str(value)) is not None
+    except ValueError:  # 2026-02-30
+        return False
+
+
+def _order(dates: dict[str, str | None], first: str, then: str) -> None:
+    earlier, later = dates[first], dates[then]
+    if earlier is not None and later is not None:
+        _require(earlier <= later, f"{then} {later} is before {first} {earlier}")
 
 
 def _fact(raw: dict[str, Any]) -> FactDef:
@@ -209,7 +374,7 @@ def _fact(raw: dict[str, Any]) -> FactDef:
         kind=raw["kind"],
         question=raw["question"],
         label=raw["label"],
-        lookback=_lookback(raw.get("lookback"), f"fact {raw['name']}"),
+        lookback=_lookback(raw.get("lookback"), f"fact {raw['name']}", "lookback" in raw),
         symptom=bool(raw.get("symptom", False)),
         informational=bool(raw.get("informational", False)),
         input_only=bool(raw.get("inputOnly", False)),
@@ -218,8 +383,12 @@ def _fact(raw: dict[str, Any]) -> FactDef:
     )
 
 
-def _lookback(raw: Any, where: str) -> Lookback:
-    """Every fact has one: a reading without a window would count however old it is (rules.md §1)."""
+def _lookback(raw: Any, where: str, given: bool) -> Lookback | None:
+    """Every fact has one: a reading without a window would count however old it is (rules.md §1). An
+    explicit null is that on purpose: a retired table from before lookbacks, kept as it ran (checked in
+    ``_table``)."""
+    if given and raw is None:
+        return None
     _require(isinstance(raw, dict), f"{where}: lookback is required, e.g. {{'value': 14, 'code': 'd'}}")
     value, code = raw.get("value"), raw.get("code")
     _require(

@@ -83,6 +83,18 @@ def _ready(out: dict[str, Any]) -> None:
     }
 
 
+def _retired_plan(out: dict[str, Any]) -> None:
+    """The PlanDefinition of the retired 1.0.0, read by version (Rule governance)."""
+    assert (out["resourceType"], out["version"], out["status"]) == ("PlanDefinition", "1.0.0", "retired")
+    assert out["effectivePeriod"]["end"]
+
+
+def _old_questionnaire(out: dict[str, Any]) -> None:
+    """1.0.0's Questionnaire: no recency window on any item (Rule governance)."""
+    assert (out["resourceType"], out["version"]) == ("Questionnaire", "1.0.0")
+    assert "observationLinkPeriod" not in json.dumps(out)
+
+
 # What each example is, told from its first line (what it calls first) and the input it sends, and what its
 # answer must be. An example that matches none, or several, fails: a new curl comes with its check here.
 ASSESS = "/fhir/$assess"
@@ -94,6 +106,16 @@ CHECKS: list[tuple[str, Callable[[str, str], bool], Callable[[dict[str, Any]], N
     ("card-stale", lambda first, _: first.endswith("/cds-services/neckcheck-patient-view"), _stale_card),
     ("discovery", lambda first, _: first.endswith("/cds-services"), _discovery),
     ("readyz", lambda first, _: first.endswith("/readyz"), _ready),
+    (
+        "plan-1.0.0",
+        lambda first, _: "/PlanDefinition/neckcheck-escalation?version=1.0.0" in first,
+        _retired_plan,
+    ),
+    (
+        "questionnaire-1.0.0",
+        lambda first, _: "/Questionnaire/neckcheck-screen?version=1.0.0" in first,
+        _old_questionnaire,
+    ),
 ]
 
 
