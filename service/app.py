@@ -22,15 +22,17 @@ from service.metrics import Metrics
 from service.payloads.cds_hooks import compile_validators
 from service.reader.client import FhirClient, build_session
 from service.reader.searches import prefetch_templates
-from service.rules.versions import published
+from service.rules.versions import published, resolve
 from service.security.app_tokens import AppTokens
 from service.security.introspection import Introspector
 from service.security.issuers import TrustedIssuer, load_trusted_issuers
 from service.security.jwt_verifier import JwtVerifier
+from service.shadow import Shadow, ShadowMetrics
 from service.storage.database import make_engine, upgrade
 from service.storage.feedback import FeedbackStore
 from service.storage.records import writer_for
 from service.storage.replay import ReplayStore
+from service.storage.writer import RecordWriter
 
 log = logging.getLogger("neckcheck")
 
@@ -69,6 +71,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
             assessor.table.version,
             assessor.table.status,
         )
+    shadow = _shadow(settings, assessor, writer, metrics)
     compile_validators()
     session = build_session()  # one connection pool for the FHIR servers and the introspection endpoints
     issuers = _issuers(settings)
@@ -93,6 +96,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
             "neckcheck.feedback": FeedbackStore(engine, writer),
             "neckcheck.writer": writer,
             "neckcheck.metrics": metrics,
+            "neckcheck.shadow": shadow,  # None unless NECKCHECK_SHADOW_RULES names a candidate table
             "neckcheck.clock": lambda: dt.datetime.now(dt.UTC),  # tests replace it to fix asOf
         }
     )
@@ -120,6 +124,21 @@ def _migrate(engine: Engine, settings: Settings) -> None:
             raise
         # a database that is down at start: serve anyway; /readyz says why and assessments still answer
         log.error("database migration failed (%s); /readyz will report it", exc)
+
+
+def _shadow(settings: Settings, live: Assessor, writer: RecordWriter, metrics: Metrics) -> Shadow | None:
+    """Shadow mode's candidate table, loaded and checked like the live one (a bad one stops the start)."""
+    if settings.shadow_rules is None:
+        return None
+    candidate = Assessor.load(resolve(settings.shadow_rules), settings.codes_file, settings.max_entries)
+    log.info(
+        "shadow mode: every $assess and hook call is also evaluated under %s %s (live: %s %s)",
+        candidate.table.id,
+        candidate.table.version,
+        live.table.id,
+        live.table.version,
+    )
+    return Shadow(candidate, writer, ShadowMetrics(metrics.registry), settings.shadow_queue)
 
 
 def _issuers(settings: Settings) -> dict[str, TrustedIssuer] | None:

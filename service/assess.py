@@ -188,6 +188,17 @@ class Assessment:
         return self.decision.risk
 
     @property
+    def outcome(self) -> JSON:
+        """What two evaluations are compared on: status, risk, rule ids fired, orders (key -> priority);
+        screening's results.ndjson, ``rules diff`` and shadow mode all use these four."""
+        return {
+            "status": self.status,
+            "risk": self.risk,
+            "rules": [r.id for r in self.rules_fired],
+            "orders": {o.key: o.priority for o in self.orders},
+        }
+
+    @property
     def in_progress(self) -> bool:
         """An unfinished questionnaire gave an answer used: the result stays preliminary."""
         return self.decision.in_progress

@@ -238,6 +238,16 @@ def _rules_commands(rules: argparse.ArgumentParser) -> None:
         help="evaluation time (FHIR dateTime) for both tables; default: one clock reading at the start",
     )
     diff.set_defaults(run=_rules_diff)
+    shadow = commands.add_parser(
+        "shadow-report",
+        help="what shadow mode (NECKCHECK_SHADOW_RULES) found: live calls the candidate table would change",
+    )
+    shadow.add_argument("--since", required=True, help="FHIR date or dateTime, e.g. 2026-11-01")
+    shadow.add_argument(
+        "--format", choices=["markdown", "json"], default="markdown", help="what stdout shows"
+    )
+    shadow.add_argument("--out", help="also write shadow.json and shadow.md into this folder")
+    shadow.set_defaults(run=_rules_shadow_report)
 
 
 def _rules(args: argparse.Namespace) -> int:
@@ -273,6 +283,24 @@ def _rules_diff(args: argparse.Namespace) -> int:
         print(f"neckcheck: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(summary)
+    return 0
+
+
+def _rules_shadow_report(args: argparse.Namespace) -> int:
+    """Read from NECKCHECK_DATABASE_URL, where the service stores shadow mode's differences."""
+    from service.shadow import report
+
+    try:
+        since = parse_datetime(args.since, "--since")
+    except NeckcheckError as error:
+        print(f"neckcheck: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    _, engine = _database()
+    data = report.shadow_report(engine, since)
+    print(json.dumps(data, indent=1, ensure_ascii=False) if args.format == "json" else report.markdown(data))
+    if args.out:
+        for path in report.write(data, Path(args.out)):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

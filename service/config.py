@@ -38,6 +38,10 @@ class Settings:
     max_entries: int = 1000
     # None: the newest active packaged table in effect at start-up (service/rules/versions.py)
     rules_file: Path | None = None
+    # shadow mode: a candidate table (a file, or a packaged version) that every $assess and hook call is
+    # also evaluated under, after its answer, from a queue of this many calls per worker (shed when full)
+    shadow_rules: str | None = None
+    shadow_queue: int = 16
     codes_file: Path = DEFAULT_CODES
     log_level: str = "INFO"
     # CDS Hooks
@@ -112,6 +116,8 @@ class Settings:
             raise ConfigError(f"{_env('max_entries')} must be at least 1, got {self.max_entries}")
         if self.spool_max_bytes < 4096:
             raise ConfigError(f"{_env('spool_max_bytes')} must be at least 4096, got {self.spool_max_bytes}")
+        if not 1 <= self.shadow_queue <= 1000:
+            raise ConfigError(f"{_env('shadow_queue')} must be 1-1000 calls, got {self.shadow_queue}")
         if not 0 <= self.journal_sync_ms <= 10_000:
             raise ConfigError(f"{_env('journal_sync_ms')} must be 0-10000 ms, got {self.journal_sync_ms}")
         for name in ("rules_file", "codes_file", "trusted_issuers_file"):

@@ -24,6 +24,7 @@ from service.web.auth import (
     record_unassessed,
     require_token,
     settings,
+    shadow,
 )
 from service.web.responses import json_response
 
@@ -94,7 +95,10 @@ def call_service(service_id: str) -> Response:
     for card in result.response["cards"]:
         rules = [r.id for r in result.assessment.rules_fired] if result.assessment else []
         store.record_card(card["uuid"], service_id, card["indicator"], rules)
-    return json_response(result.response)
+    answer = json_response(result.response)
+    if result.assessment is not None:  # once the answer is made: the candidate never holds it up
+        shadow(result.assessment, result.bundle, "cds")
+    return answer
 
 
 @bp.post("/<service_id>/feedback")

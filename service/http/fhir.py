@@ -19,7 +19,7 @@ from service.output.artefacts import populate_operation_definition as populate_d
 from service.output.measure import measure
 from service.rules.table import RuleTable
 from service.sdc.populate import populate
-from service.web.auth import public_base, record, require_token, settings
+from service.web.auth import public_base, record, require_token, settings, shadow
 from service.web.responses import fhir_response
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -59,7 +59,9 @@ def assess() -> Response:
     output = request.args.get("_output")
     result = _assessor().run(body, output=output, strict=mode == "strict")
     record(result, body, "http")
-    return fhir_response(result.bundle)
+    answer = fhir_response(result.bundle)
+    shadow(result, body, "http")  # once the answer is made: the candidate never holds it up
+    return answer
 
 
 @bp.post("/Questionnaire/$populate")

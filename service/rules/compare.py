@@ -9,7 +9,31 @@ conditions side by side; a condition whose shape changed is shown before and aft
 
 from __future__ import annotations
 
+from typing import Any
+
 from service.rules.table import Condition, Group, Leaf, Rule, RuleTable, describe
+
+
+def result_transitions(was: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, name) of each way one patient's result (``Assessment.outcome``) moved between two tables:
+    risk and status before -> after, each order added, removed or with another priority, each rule newly
+    firing or no longer firing. ``rules diff --corpus`` and shadow mode count them alike."""
+    found = []
+    for kind in ("risk", "status"):
+        if was.get(kind) != now.get(kind):
+            found.append((kind, f"{was.get(kind) or 'none'} -> {now.get(kind) or 'none'}"))
+    orders_was, orders_now = was.get("orders", {}), now.get("orders", {})
+    for key in sorted(set(orders_was) | set(orders_now)):
+        if key not in orders_was:
+            found.append(("orders", f"+ {key} ({orders_now[key]})"))
+        elif key not in orders_now:
+            found.append(("orders", f"- {key} ({orders_was[key]})"))
+        elif orders_was[key] != orders_now[key]:
+            found.append(("orders", f"{key} {orders_was[key]} -> {orders_now[key]}"))
+    rules_was, rules_now = set(was.get("rules", [])), set(now.get("rules", []))
+    found += [("rules", f"+ {rule} (newly firing)") for rule in sorted(rules_now - rules_was)]
+    found += [("rules", f"- {rule} (no longer firing)") for rule in sorted(rules_was - rules_now)]
+    return found
 
 
 def table_changes(old: RuleTable, new: RuleTable) -> list[str]:

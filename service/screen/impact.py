@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from service.assess import Assessor
+from service.rules.compare import result_transitions
 from service.screen.inputs import list_inputs
 from service.screen.job import evaluation_time
 from service.screen.partitions import MAX_PATIENT_BYTES, Task, grouped, screen_group
@@ -63,7 +64,7 @@ class Impact:
             self.unchanged += 1
             return None
         self.changed += 1
-        found = list(_transitions(was or {}, now or {}))
+        found = list(result_transitions(was or {}, now or {}))
         for kind, name in found:
             self.transitions[kind][name] += 1
             shown = self.examples.setdefault(f"{kind}: {name}", [])
@@ -96,27 +97,6 @@ def _compared(outcome: Outcome) -> dict[str, Any] | None:
         return None
     line = json.loads(outcome.line)
     return {name: line[name] for name in COMPARED_FIELDS}
-
-
-def _transitions(was: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, str]]:
-    """(kind, name) of each way the result moved: risk and status before -> after, each order added,
-    removed or with another priority, each rule newly firing or no longer firing."""
-    found = []
-    for kind in ("risk", "status"):
-        if was.get(kind) != now.get(kind):
-            found.append((kind, f"{was.get(kind) or 'none'} -> {now.get(kind) or 'none'}"))
-    orders_was, orders_now = was.get("orders", {}), now.get("orders", {})
-    for key in sorted(set(orders_was) | set(orders_now)):
-        if key not in orders_was:
-            found.append(("orders", f"+ {key} ({orders_now[key]})"))
-        elif key not in orders_now:
-            found.append(("orders", f"- {key} ({orders_was[key]})"))
-        elif orders_was[key] != orders_now[key]:
-            found.append(("orders", f"{key} {orders_was[key]} -> {orders_now[key]}"))
-    rules_was, rules_now = set(was.get("rules", [])), set(now.get("rules", []))
-    found += [("rules", f"+ {rule} (newly firing)") for rule in sorted(rules_now - rules_was)]
-    found += [("rules", f"- {rule} (no longer firing)") for rule in sorted(rules_was - rules_now)]
-    return found
 
 
 def _why(outcome: Outcome) -> dict[str, Any]:

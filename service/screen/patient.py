@@ -96,10 +96,7 @@ def results_line(patient: str, result: Assessment) -> str:
     return json.dumps(
         {
             "patient": patient,
-            "status": result.status,
-            "risk": result.risk,
-            "rules": [r.id for r in result.rules_fired],
-            "orders": {o.key: o.priority for o in result.orders},
+            **result.outcome,
             "ask": [q.fact for q in result.to_ask],
             "ruleSet": result.rule_set,
         },

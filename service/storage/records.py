@@ -15,10 +15,11 @@ from service.config import Settings
 from service.metrics import Metrics
 from service.storage.audit import AuditEvent
 from service.storage.feedback import CardRecord, FeedbackRecord
+from service.storage.shadow import ShadowRecord
 from service.storage.spool import Spool
 from service.storage.writer import Record, RecordWriter
 
-KINDS: tuple[type[Record], ...] = (AuditEvent, CardRecord, FeedbackRecord)
+KINDS: tuple[type[Record], ...] = (AuditEvent, CardRecord, FeedbackRecord, ShadowRecord)
 
 
 def spool_for(settings: Settings) -> Spool:

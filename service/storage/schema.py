@@ -58,3 +58,20 @@ jwt_replay = Table(
     Column("jti", String(255), primary_key=True),
     Column("exp", Float, nullable=False, index=True),  # seconds since the epoch; the row may go after it
 )
+
+# Shadow mode (NECKCHECK_SHADOW_RULES): a live call whose result a candidate rule table would change. No
+# patient data beyond the ids: the patient reference, the input's hash, and the two results' fields.
+shadow_difference = Table(
+    "shadow_difference",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("channel", String(8), nullable=False),  # http | cds
+    Column("live_rule_set", String(64), nullable=False),
+    Column("shadow_rule_set", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),  # Patient/<id> (or the identifier's system|value)
+    Column("input_hash", String(64), nullable=False),
+    Column("before", Text, nullable=False),  # JSON: status, risk, rules, orders under the live table
+    Column("after", Text, nullable=False),  # the same under the candidate
+    Column("transitions", Text, nullable=False),  # JSON list of "kind: transition"
+)

@@ -54,6 +54,13 @@ def record(assessment: Assessment, request_body: Any, channel: str, outputs: lis
     current_app.extensions["neckcheck.writer"].submit(event)
 
 
+def shadow(assessment: Assessment, request_body: Any, channel: str) -> None:
+    """Hand the call to shadow mode, if a candidate table is set (returns at once: service/shadow)."""
+    candidate = current_app.extensions.get("neckcheck.shadow")
+    if candidate is not None:
+        candidate.offer(request_body, assessment, channel)
+
+
 def record_unassessed(read: Any, channel: str, status: str = NO_FACTS) -> None:
     """Journal the audit record of a read that gave no assessment (``AuditEvent.of_unassessed``): a chart
     was read all the same."""
