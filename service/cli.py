@@ -7,6 +7,7 @@ reason on stderr, and exits 2.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import importlib.util
 import json
@@ -186,13 +187,20 @@ def _database() -> tuple[Settings, Engine]:
     return settings, engine
 
 
+def _since(text: str) -> dt.datetime | None:
+    """``--since`` as a time, or None after saying on stderr, in one line, why it is not one."""
+    try:
+        return parse_datetime(text, "--since")
+    except NeckcheckError as error:
+        print(f"neckcheck: {error}", file=sys.stderr)
+        return None
+
+
 def _audit(args: argparse.Namespace) -> int:
     from service.storage.audit import since as audit_since
 
-    try:
-        since = parse_datetime(args.since, "--since")
-    except NeckcheckError as error:
-        print(f"neckcheck: {error}", file=sys.stderr)
+    since = _since(args.since)
+    if since is None:
         return EXIT_BAD_INPUT
     _, engine = _database()
     for record in audit_since(engine, since):
@@ -290,10 +298,8 @@ def _rules_shadow_report(args: argparse.Namespace) -> int:
     """Read from NECKCHECK_DATABASE_URL, where the service stores shadow mode's differences."""
     from service.shadow import report
 
-    try:
-        since = parse_datetime(args.since, "--since")
-    except NeckcheckError as error:
-        print(f"neckcheck: {error}", file=sys.stderr)
+    since = _since(args.since)
+    if since is None:
         return EXIT_BAD_INPUT
     _, engine = _database()
     data = report.shadow_report(engine, since)
@@ -349,12 +355,8 @@ def _feedback_report(args: argparse.Namespace) -> int:
     """Read from NECKCHECK_DATABASE_URL, the database the service writes feedback to."""
     from service.storage import feedback_report as fr
 
-    since = None
-    try:
-        if args.since:
-            since = parse_datetime(args.since, "--since")
-    except NeckcheckError as error:
-        print(f"neckcheck: {error}", file=sys.stderr)
+    since = _since(args.since) if args.since else None
+    if args.since and since is None:
         return EXIT_BAD_INPUT
     if args.out and importlib.util.find_spec("matplotlib") is None:
         raise ConfigError("neckcheck feedback-report --out draws a picture: pip install 'neckcheck[screen]'")
