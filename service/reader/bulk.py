@@ -175,6 +175,8 @@ class BulkClient:
             if (answer.status_code == 206 and not starts_at(answer, have)) or answer.status_code == 416:
                 part.unlink(missing_ok=True)  # not the range asked for: start again from the first byte
                 raise _Cut(f"the server sent another byte range ({answer.status_code})")
+            if answer.status_code in (500, 502, 504):  # 503 and 429 are waited out by _send
+                raise _Cut(f"the server answered {answer.status_code}")
             if answer.status_code not in (200, 206):
                 raise refusal(answer, f"downloading {url}")
             with part.open("ab" if answer.status_code == 206 else "wb") as out:

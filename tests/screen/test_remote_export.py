@@ -289,3 +289,21 @@ def test_the_deadline_stops_the_wait_and_cancels_the_job(
     assert time.monotonic() - began < 30
     assert "the export did not finish within --export-timeout" in capsys.readouterr().err
     assert [e.status for e in ehr.proxy.exchanges("DELETE", STATUS)] == [202]
+
+
+def test_the_token_is_not_sent_to_a_file_on_another_server(
+    ehr: Ehr, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def files_elsewhere(exchange: Exchange, forward: Forward) -> Reply | None:
+        if STATUS not in exchange.path or exchange.method != "GET":
+            return None
+        answer = forward(exchange)
+        if answer.status == 200:  # the manifest: its files said to be on localhost, another origin
+            moved = answer.body.replace(b"http://127.0.0.1:", b"http://localhost:")
+            return Reply(200, answer.headers, moved)
+        return answer
+
+    ehr.proxy.rules.append(files_elsewhere)
+    assert remote(ehr, f"/Group/{GROUP}", tmp_path / "out") == 2
+    assert "the access token is not sent to another server" in capsys.readouterr().err
+    assert not ehr.proxy.exchanges("GET", FILES)
