@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -133,6 +134,29 @@ def test_what_the_server_does_not_offer_is_said_in_one_line(
     assert screen(f"{ehr.url}/Patient", tmp_path / "b", *args) == 2
     err = capsys.readouterr().err
     assert "does not let neckcheck read Encounter, Patient, QuestionnaireResponse, ServiceRequest" in err
+    asked = ehr.proxy.exchanges("POST", "/auth/token")[-1]
+    assert parse_qs(asked.body.decode())["scope"] == [  # the default: read and search of each type screened
+        "system/Encounter.rs system/Observation.rs system/Patient.rs system/QuestionnaireResponse.rs "
+        "system/ServiceRequest.rs"
+    ]
+
+    # a token endpoint that does not take signed assertions
+    def no_private_key_jwt(exchange: Exchange, forward: Forward) -> Reply | None:
+        if not exchange.path.endswith("/smart-configuration"):
+            return None
+        answer = forward(exchange)
+        config = json.loads(answer.body)
+        config["token_endpoint_auth_methods_supported"] = ["client_secret_basic"]
+        return Reply(200, answer.headers, json.dumps(config).encode())
+
+    ehr.proxy.reset()
+    ehr.proxy.rules.append(no_private_key_jwt)
+    assert remote(ehr, "/Patient", tmp_path / "d") == 2
+    err = capsys.readouterr().err
+    assert (
+        "does not offer private_key_jwt (token_endpoint_auth_methods_supported: client_secret_basic)" in err
+    )
+    assert not ehr.proxy.exchanges("POST", "/auth/token")
 
     # no such Group: the server's own words
     ehr.proxy.reset()
@@ -307,3 +331,19 @@ def test_the_token_is_not_sent_to_a_file_on_another_server(
     assert remote(ehr, f"/Group/{GROUP}", tmp_path / "out") == 2
     assert "the access token is not sent to another server" in capsys.readouterr().err
     assert not ehr.proxy.exchanges("GET", FILES)
+
+
+def test_a_token_is_renewed_before_it_expires_on_a_long_wait(
+    ehr: Ehr, from_files: dict[str, Path], tmp_path: Path
+) -> None:
+    until = time.monotonic() + TOKEN_SECONDS + 2
+
+    def running_a_while(exchange: Exchange, forward: Forward) -> Reply | None:
+        return held(exchange, forward) if time.monotonic() < until else None
+
+    ehr.proxy.rules.append(running_a_while)
+    out = tmp_path / "out"
+    assert remote(ehr, f"/Group/{GROUP}", out) == 0
+    assert len(ehr.proxy.exchanges("POST", "/auth/token")) >= 2
+    assert all(e.status != 401 for e in ehr.proxy.seen)  # asked again before the server refused it
+    assert results(out) == results(from_files["group"])
