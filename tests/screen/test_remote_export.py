@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -346,4 +347,37 @@ def test_a_token_is_renewed_before_it_expires_on_a_long_wait(
     assert remote(ehr, f"/Group/{GROUP}", out) == 0
     assert len(ehr.proxy.exchanges("POST", "/auth/token")) >= 2
     assert all(e.status != 401 for e in ehr.proxy.seen)  # asked again before the server refused it
+    assert results(out) == results(from_files["group"])
+
+
+def test_ctrl_c_while_downloading_keeps_the_job_and_the_files_downloaded_whole(
+    ehr: Ehr, from_files: dict[str, Path], tmp_path: Path
+) -> None:
+    asked, release = threading.Event(), threading.Event()
+
+    def patients_slow(exchange: Exchange, forward: Forward) -> Reply | None:
+        if exchange.path.endswith("/Patient.ndjson"):
+            asked.set()
+            release.wait(60)
+        return None
+
+    ehr.proxy.rules.append(patients_slow)
+    out = tmp_path / "out"
+    command = [*INTERRUPTIBLE, "screen", f"{ehr.url}/Group/{GROUP}", "--out", str(out), "--as-of", AS_OF]
+    run = subprocess.Popen([*command, *ehr.client_args()], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    assert asked.wait(60), run.communicate()
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    release.set()
+    while not ehr.proxy.exchanges("GET", "/Patient.ndjson"):  # the held request, answered to no one
+        time.sleep(0.05)
+    assert run.returncode == 130, err
+    assert not ehr.proxy.exchanges("DELETE", STATUS)  # the job stays: its files are still wanted
+    recorded = json.loads((out / ".export" / "export.json").read_text())["files"]
+    assert sorted(recorded) == ["Encounter.000.ndjson", "Observation.000.ndjson"]
+    ehr.proxy.reset()
+    assert remote(ehr, f"/Group/{GROUP}", out) == 0  # the same command
+    fetched = sorted(e.path.rsplit("/", 1)[1] for e in ehr.proxy.exchanges("GET", FILES))
+    assert fetched == ["Patient.ndjson", "QuestionnaireResponse.ndjson", "ServiceRequest.ndjson"]
+    assert not ehr.proxy.exchanges("GET", r"\$export")
     assert results(out) == results(from_files["group"])
