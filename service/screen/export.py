@@ -33,7 +33,7 @@ from service.codebook import load_codebook
 from service.errors import InvalidInput, RemoteExportError
 from service.reader.backend_auth import BackendToken, default_scope, load_key, token_endpoint
 from service.reader.bulk import BulkClient, Watch
-from service.reader.bulk_answers import ExportGone
+from service.reader.bulk_answers import ExportGone, printable
 from service.reader.bulk_request import Endpoint, Request
 from service.reader.searches import observation_codes
 from service.screen.places import DOWNLOAD, prepare_out
@@ -240,30 +240,35 @@ def _whole(folder: Path, state: dict[str, Any], watch: Watch) -> bool:
 
 
 def _check_errors(folder: Path, state: dict[str, Any], watch: Watch) -> None:
-    """The server's error files: warnings are said; an error or fatal issue means resources the server
-    could not export, so the population is not screened as if whole (RemoteExportError)."""
-    problems: list[str] = []
+    """The server's error files: the first warnings are said; an error or fatal issue means resources
+    the server could not export, so the population is not screened as if whole (RemoteExportError)."""
+    errors, first, warnings = 0, "", 0
     for name, item in state["files"].items():
         if not item.get("error"):
             continue
-        for line in (folder / name).read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                outcome = json.loads(line)
-            except ValueError:
-                continue
-            for issue in outcome.get("issue", []) if isinstance(outcome, dict) else []:
-                said = str(
-                    issue.get("diagnostics") or issue.get("details", {}).get("text") or issue.get("code")
-                )
+        with (folder / name).open(encoding="utf-8", errors="replace") as lines:
+            for issue in (i for line in lines for i in _issues(line)):
+                said = printable(str(issue.get("diagnostics") or issue.get("code") or "no diagnostics"))
                 if issue.get("severity") in ("error", "fatal"):
-                    problems.append(said[:200])
-                else:
-                    watch.note(f"the server says of the export: {said[:200]}")
-    if problems:
+                    errors, first = errors + 1, first or said
+                elif warnings < 5:
+                    watch.note(f"the server says of the export: {said}")
+                    warnings += 1
+    if errors:
         raise RemoteExportError(
-            f"the server could not export everything ({len(problems)} errors, first: {problems[0]}): "
+            f"the server could not export everything ({errors} errors, the first: {first}): "
             "not screened as if whole"
         )
+
+
+def _issues(line: str) -> list[dict[str, Any]]:
+    """The issues of one line of an error file (an OperationOutcome); none for anything else."""
+    try:
+        outcome = json.loads(line)
+    except ValueError:
+        return []
+    issues = outcome.get("issue") if isinstance(outcome, dict) else None
+    return [i for i in issues if isinstance(i, dict)] if isinstance(issues, list) else []
 
 
 def _state(folder: Path, asked: dict[str, Any]) -> dict[str, Any]:

@@ -381,3 +381,38 @@ def test_ctrl_c_while_downloading_keeps_the_job_and_the_files_downloaded_whole(
     assert fetched == ["Patient.ndjson", "QuestionnaireResponse.ndjson", "ServiceRequest.ndjson"]
     assert not ehr.proxy.exchanges("GET", r"\$export")
     assert results(out) == results(from_files["group"])
+
+
+def test_the_servers_error_file_warnings_are_said_and_errors_stop_the_run(
+    ehr: Ehr, from_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def lenient_with_an_unknown_parameter(exchange: Exchange, forward: Forward) -> Reply | None:
+        if exchange.path.endswith("/$export"):  # SEKMET then exports, and warns in an error file
+            exchange.headers["prefer"] = "respond-async"
+            exchange.query["_elements"] = ["id"]
+        return None
+
+    ehr.proxy.rules.append(lenient_with_an_unknown_parameter)
+    out = tmp_path / "out"
+    assert remote(ehr, f"/Group/{GROUP}", out) == 0
+    assert (
+        "the server says of the export: Ignored unsupported parameters: ['_elements']"
+        in capsys.readouterr().err
+    )
+    assert [e.path for e in ehr.proxy.exchanges("GET", FILES) if e.path.endswith("/errors.ndjson")]
+    assert results(out) == results(from_files["group"])
+
+    def as_errors(exchange: Exchange, forward: Forward) -> Reply | None:
+        if not exchange.path.endswith("/errors.ndjson"):
+            return None
+        answer = forward(exchange)
+        outcome = json.loads(answer.body)
+        for issue in outcome["issue"]:
+            issue["severity"] = "error"
+        return Reply(200, answer.headers, json.dumps(outcome).encode() + b"\n")
+
+    ehr.proxy.rules.insert(0, as_errors)
+    assert remote(ehr, f"/Group/{GROUP}", tmp_path / "other") == 2
+    err = capsys.readouterr().err
+    assert "the server could not export everything (1 errors, the first: Ignored unsupported" in err
+    assert not (tmp_path / "other" / "results.ndjson").exists()
