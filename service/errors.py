@@ -92,6 +92,21 @@ class PrefetchUnavailable(NeckcheckError):
     issue_code = "incomplete"
 
 
+class RemoteExportError(NeckcheckError):
+    """A FHIR server could not give neckcheck screen its Bulk Data export: refused the client or the
+    request, failed the job, or the files did not arrive (a 502 had it been an HTTP request)."""
+
+    status = 502
+    issue_code = "exception"
+
+
+class NotSupportedByServer(RemoteExportError):
+    """The FHIR server does not offer something the export needs ($export at that level, SMART Backend
+    Services, a signing algorithm); the message names it."""
+
+    issue_code = "not-supported"
+
+
 class StorageUnavailable(Exception):
     """The database cannot take records now (lost connection, timeout, schema not there yet): a transient
     state, so the records wait in the spool. ``lines`` are the records not stored, as spool lines.

@@ -114,13 +114,18 @@ def patient_transaction(patient: str, *bundles: dict[str, Any]) -> dict[str, Any
     }
 
 
-def start(folder: Path) -> FhirServer:
+def start(folder: Path, settings: dict[str, Any] | None = None, port: int = 0) -> FhirServer:
+    """Start the server on ``port`` (a free one by default); ``settings`` are SEKMET settings laid over
+    launch.py's (``server_auth``, a ``base_url`` naming a proxy in front of it...)."""
     python = install()
-    port = free_port()
+    port = port or free_port()
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     command = [str(python), str(HERE / "launch.py"), str(port), str(data)]
+    if settings:
+        (folder / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+        command.append(str(folder / "settings.json"))
     url = f"http://127.0.0.1:{port}/fhir"
     process = launch(command, folder, f"{url}/metadata", "the FHIR server", cwd=folder, seconds=60)
     return FhirServer(process, url, data, time.monotonic() - began)

@@ -1,10 +1,15 @@
 """``neckcheck screen INPUT --out OUTDIR``: the command-line shell over the two engines.
 
+INPUT may also be a FHIR endpoint (``https://ehr/fhir/Group/<id>``, ``.../fhir/Patient``, ``.../fhir``):
+the population is exported from it first (service/screen/export.py), with SMART Backend Services
+authorisation when ``--client-id`` and ``--key`` are given.
+
 Exit status: 0 when the run finished and its summary agrees with its outputs (malformed lines, lines
 over the limit and refused patients are reported, not fatal); 2 for a command that cannot be run as
 given (no such export, a remote manifest URL or one naming files outside its folder, OUTDIR inside the
 export or the export inside OUTDIR, a finished OUTDIR without --force, a bad --as-of, an OUTDIR holding
-an unfinished run with other settings or damaged settings), before anything of the export is read; 3 when
+an unfinished run with other settings or damaged settings), before anything of the export is read, and
+for an export the FHIR server refused, failed or does not support (one line naming what); 3 when
 the run found its own work damaged or its outputs disagreeing with its summary (the message names the
 file; run the same command again to redo it); 130 when interrupted (run the same command again to
 continue); 1 when an optional dependency is missing.
@@ -18,13 +23,15 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.errors import ConfigError, NeckcheckError
+from service.errors import ConfigError, InvalidInput, NeckcheckError
+from service.fhir_values import fhir_datetime, parse_datetime
+from service.reader.bulk_request import endpoint
 from service.screen.job import Job, evaluation_time
 from service.screen.partitions import MAX_PATIENT_BYTES
 from service.screen.places import check_apart
-from service.screen.progress import make_progress
+from service.screen.progress import Progress, make_progress
 from service.screen.reader import MAX_DECOMPRESSED, MAX_LINE, Limits
 from service.screen.reconcile import Unsound
 from service.screen.workdir import Damaged
@@ -32,6 +39,12 @@ from service.screen.workdir import Damaged
 EXIT_BAD_INPUT, EXIT_UNSOUND, EXIT_INTERRUPTED = 2, 3, 130
 NEEDS = {"local": ("matplotlib",), "spark": ("matplotlib", "pyspark")}
 _SIZE = re.compile(r"(\d+)\s*([KMGT]?)i?B?", re.IGNORECASE)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smh]?)")
+REMOTE_ONLY = ("client_id", "key", "kid", "scope", "since")
+
+if TYPE_CHECKING:  # the export client (requests) is imported only to export: see _remote
+    from service.reader.bulk import Watch
+    from service.screen.export import Remote
 
 
 def size(text: str) -> int:
@@ -42,8 +55,20 @@ def size(text: str) -> int:
     return int(found.group(1)) << (10 * " KMGT".index(found.group(2).upper() or " "))
 
 
+def duration(text: str) -> float:
+    """Seconds for a flag: ``90``, ``90s``, ``30m``, ``6h``."""
+    found = _DURATION.fullmatch(text.strip())
+    if found is None or float(found.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 30m, 6h)")
+    return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[found.group(2)]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="Bulk Data export: a directory of *.ndjson(.gz), or its manifest JSON")
+    parser.add_argument(
+        "input",
+        help="Bulk Data export: a directory of *.ndjson(.gz), its manifest JSON, or a FHIR endpoint to "
+        "export from: https://server/fhir/Group/<id>, https://server/fhir/Patient or https://server/fhir",
+    )
     parser.add_argument(
         "--out",
         required=True,
@@ -95,6 +120,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--progress-every", type=float, default=10.0, help="seconds between progress lines when not a TTY"
     )
+    remote = parser.add_argument_group("export from a FHIR server (INPUT a FHIR endpoint)")
+    remote.add_argument("--client-id", help="SMART Backend Services client id registered with the server")
+    remote.add_argument(
+        "--key", type=Path, help="the client's private key: PEM or JWK (RSA: RS384, P-384: ES384)"
+    )
+    remote.add_argument(
+        "--kid", help="the key's id in the JWK Set registered with the server (else the JWK's)"
+    )
+    remote.add_argument("--scope", help="scopes to ask for (default: system/<type>.rs of each type screened)")
+    remote.add_argument("--since", help="export only resources changed since this FHIR instant (_since)")
+    remote.add_argument(
+        "--export-timeout", type=duration, default=6 * 3600.0, help="give up waiting for the export (6h)"
+    )
+    remote.add_argument(
+        "--keep-export",
+        action="store_true",
+        help="keep the downloaded NDJSON in OUTDIR/.export after success",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,8 +149,14 @@ def run(args: argparse.Namespace) -> int:
         print("neckcheck: --workers and --max-entries must be at least 1", file=sys.stderr)
         return EXIT_BAD_INPUT
     progress = make_progress(sys.stderr, args.progress_every)
+    remote: Remote | None = None
     try:
         source, out = Path(args.input), Path(args.out)
+        remote = _remote(args)
+        if remote is not None:
+            from service.screen.export import download
+
+            source = download(remote, out, _watch(progress), args.force)
         check_apart(source, out)
         job = Job(
             source=source,
@@ -145,8 +194,48 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    if remote is not None and not args.keep_export:
+        from service.screen.export import discard
+
+        discard(Path(args.out))
     print(report(data, Path(args.out)))
     return 0
+
+
+def _remote(args: argparse.Namespace) -> Remote | None:
+    """The export INPUT names when it is a FHIR endpoint; None for a path. The export flags go only with
+    an endpoint, --client-id and --key only together (InvalidInput).
+
+    The export client is imported here, not with this module: ``spark-submit service/spark_job.py`` runs
+    with service/ first on sys.path, where service/http would stand for the standard library's http that
+    requests imports."""
+    found = endpoint(args.input)
+    if found is None:
+        given = [f"--{name.replace('_', '-')}" for name in REMOTE_ONLY if getattr(args, name) is not None]
+        if given or args.keep_export:
+            raise InvalidInput(f"{', '.join(given) or '--keep-export'}: only with a FHIR endpoint as INPUT")
+        return None
+    if (args.client_id is None) != (args.key is None):
+        raise InvalidInput("--client-id and --key go together (SMART Backend Services)")
+    since = fhir_datetime(parse_datetime(args.since, "--since")) if args.since else None
+    from service.screen.export import Remote
+
+    return Remote(found, args.client_id, args.key, args.kid, args.scope, since, args.export_timeout)
+
+
+def _watch(progress: Progress) -> Watch:
+    """The export's news on the progress output: the server's X-Progress, then the bytes downloaded."""
+    from service.reader.bulk import Watch
+
+    downloading = [False]
+
+    def received(size: int) -> None:
+        if not downloading[0]:
+            progress.phase("downloading", 0, "bytes")
+            downloading[0] = True
+        progress.advance(size)
+
+    return Watch(progress.status, received, _note)
 
 
 def _note(message: str) -> None:

@@ -16,6 +16,8 @@ class Progress(Protocol):
 
     def advance(self, done: int, patients: int = 0) -> None: ...
 
+    def status(self, text: str) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -38,6 +40,7 @@ class LineProgress:
         self.done = self.patients = 0
         self.started = self.last = 0.0
         self.ending = False
+        self.said = ""
 
     def phase(self, name: str, total: int, unit: str) -> None:
         self._end()
@@ -51,6 +54,12 @@ class LineProgress:
         if now - self.last >= self.interval:
             self.last = now
             self._print(now)
+
+    def status(self, text: str) -> None:
+        """A word from elsewhere (the FHIR server's X-Progress), shown once each time it changes."""
+        if text != self.said:
+            self.said = text
+            print(f"screen: {text}", file=self.stream, flush=True)
 
     def _print(self, now: float) -> None:
         elapsed = max(now - self.started, 1e-9)
@@ -109,6 +118,7 @@ class BarProgress:
         self.bar.start()
         self.task: Any = None
         self.unit, self.total, self.done, self.patients, self.started = "", 0, 0, 0, 0.0
+        self.said = ""
 
     def phase(self, name: str, total: int, unit: str) -> None:
         if self.task is not None:
@@ -127,6 +137,11 @@ class BarProgress:
         )
         amount = f"{_amount(self.done, self.unit)}"
         self.bar.update(self.task, completed=self.done, amount=amount, rate=rate)
+
+    def status(self, text: str) -> None:
+        if text != self.said:
+            self.said = text
+            self.bar.console.print(f"screen: {text}")
 
     def close(self) -> None:
         if self.task is not None:

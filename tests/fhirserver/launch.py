@@ -1,4 +1,5 @@
-"""Start SEKMET's FHIR R4 server (PyPI ``sekmet-fhir``) for the tests: ``python launch.py PORT DATA_DIR``.
+"""Start SEKMET's FHIR R4 server (PyPI ``sekmet-fhir``) for the tests: ``python launch.py PORT DATA_DIR
+[SETTINGS_JSON]``.
 
 Run by the interpreter of the server's own virtualenv (tests/fhir_server.py builds it), never imported by
 the tests. SEKMET indexes only the search parameters of the resource types its hospital workflows use; the
@@ -7,10 +8,14 @@ conditional create on ``identifier``. So, before the server starts, this adds th
 search parameters (FHIR R4 §6.4.3, each resource's "Search Parameters" table) to SEKMET's own table, in
 SEKMET's own notation (``name:kind:element paths[:target type]``). Storage, indexing, search,
 transactions and conditional create all stay SEKMET's code.
+
+SETTINGS_JSON, when given, is a file of SEKMET settings laid over these (``server_auth`` with SMART
+Backend Services clients, a ``base_url`` that names a proxy in front of the server...).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -63,7 +68,7 @@ def add_r4_search_parameters() -> None:
             table[name] = search_params.SearchParam(name, kind, tuple(paths.split("|")), *target)
 
 
-def main(port: int, data: Path) -> None:
+def main(port: int, data: Path, extra: dict[str, object]) -> None:
     settings = Settings.model_validate(
         {
             "base_url": f"http://127.0.0.1:{port}/fhir",
@@ -73,6 +78,7 @@ def main(port: int, data: Path) -> None:
             "own_private_key_path": str(data / "keys" / "sekmet.pem"),
             "simulator": {"enabled": False},  # a store only: nothing answers a saved ServiceRequest by itself
             "log_inbound": False,
+            **extra,
         }
     )
     set_settings(settings)
@@ -81,4 +87,6 @@ def main(port: int, data: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), Path(sys.argv[2]))
+    main(
+        int(sys.argv[1]), Path(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text()) if sys.argv[3:] else {}
+    )

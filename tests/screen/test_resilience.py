@@ -20,20 +20,18 @@ from service.screen.job import Job, evaluation_time
 from service.screen.local import run_local
 from service.screen.progress import LineProgress
 from service.screen.spill import chunks
-from tests.screen.support import AS_OF, finding, read_ndjson, results, screen, sorted_lines
+from tests.screen.support import (
+    AS_OF,
+    INTERRUPTIBLE,
+    ROOT,
+    finding,
+    read_ndjson,
+    results,
+    screen,
+    sorted_lines,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 NECKCHECK = [sys.executable, "-m", "service.cli"]
-# The same command with Ctrl-C handled whatever the test runner inherited: a job started in the background
-# by a shell without job control (`make test &` in a script, some CI runners) runs with SIGINT ignored, which
-# its children inherit, and Python then installs no KeyboardInterrupt handler (the `neckcheck` command
-# rightly keeps an ignored SIGINT ignored, as `nohup` asks).
-INTERRUPTIBLE = [
-    sys.executable,
-    "-c",
-    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "runpy.run_module('service.cli', run_name='__main__', alter_sys=True)",
-]
 
 
 @pytest.fixture(scope="module")
