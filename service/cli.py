@@ -135,7 +135,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         data = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
         as_of = parse_datetime(args.as_of, "--as-of") if args.as_of else None
         body = parse_json(data)
-        result = Assessor.load().run(body, as_of=as_of, output=args.output)
+        result = _assessor().run(body, as_of=as_of, output=args.output)
     except NeckcheckError as error:
         return _refuse(error, out)
     if args.audit:
@@ -150,7 +150,7 @@ def _populate(args: argparse.Namespace) -> int:
     try:
         data = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
         as_of = parse_datetime(args.as_of, "--as-of") if args.as_of else None
-        parameters = populate(parse_json(data), Assessor.load(), as_of=as_of).parameters
+        parameters = populate(parse_json(data), _assessor(), as_of=as_of).parameters
     except NeckcheckError as error:
         return _refuse(error, out)
     json.dump(parameters, out, indent=2, ensure_ascii=False)
@@ -185,6 +185,13 @@ def _database() -> tuple[Settings, Engine]:
     if settings.database_url.startswith("sqlite"):
         upgrade(engine)
     return settings, engine
+
+
+def _assessor() -> Assessor:
+    """The rule table and codes the service runs with the same settings (NECKCHECK_RULES_FILE,
+    NECKCHECK_CODES_FILE; by default the newest active packaged table), so a command answers as it does."""
+    settings = Settings.from_env()
+    return Assessor.load(settings.rules_file, settings.codes_file, settings.max_entries)
 
 
 def _since(text: str) -> dt.datetime | None:
@@ -259,7 +266,7 @@ def _rules_commands(rules: argparse.ArgumentParser) -> None:
 
 
 def _rules(args: argparse.Namespace) -> int:
-    table = Assessor.load().table if args.table is None else load_table(resolve(args.table))
+    table = _assessor().table if args.table is None else load_table(resolve(args.table))
     sys.stdout.write(format_table(table))
     return 0
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
+from service.rules.table import RULES_DIR
 from tests.scenarios import ASSESSED, EXPECTED, GOLDEN, SCENARIOS
-from tests.support import summary
+from tests.support import bundle_of, observation, summary
 
 NECKCHECK = Path(sys.executable).with_name("neckcheck")
 
@@ -162,3 +163,29 @@ def test_another_broken_pipe_is_still_a_failure(monkeypatch: pytest.MonkeyPatch)
 def run_with_env(args: list[str], database: str) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "NECKCHECK_DATABASE_URL": database}
     return subprocess.run([str(NECKCHECK), *args], capture_output=True, timeout=60, env=env, check=False)
+
+
+def test_commands_run_the_table_the_service_would(tmp_path: Path) -> None:
+    """NECKCHECK_RULES_FILE names the table for evaluate and rules show as for the service: weakness
+    recorded present 9 days before is stale under 1.1.0 (24 h window: preliminary, ask again) and counts
+    under the retired 1.0.0, which has no lookbacks (high)."""
+    retired = RULES_DIR / "neckcheck-escalation-1.0.0.json"
+    old_weakness = observation("weakness", True, rid="w", when="2026-03-01T09:00:00Z")
+    chart = tmp_path / "chart.json"
+    chart.write_text(json.dumps(bundle_of(old_weakness, timestamp="2026-03-10T09:00:00Z")))
+    env = {
+        **os.environ,
+        "NECKCHECK_RULES_FILE": str(retired),
+        "NECKCHECK_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+    }
+
+    def run(*args: str) -> str:
+        done = subprocess.run([str(NECKCHECK), *args], capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert run("rules", "show").startswith("neckcheck-escalation 1.0.0")
+    assert summary(json.loads(run("evaluate", str(chart))))["risk"] == "high"
+    env.pop("NECKCHECK_RULES_FILE")
+    assert run("rules", "show").startswith("neckcheck-escalation 1.1.0")
+    assert summary(json.loads(run("evaluate", str(chart))))["status"] == "preliminary"
