@@ -189,7 +189,8 @@ def shadow_target(report: dict[str, Any]) -> dict[str, Any]:
         "<=",
         1.10,
         "x",
-        detail=f"p99 {on['p99_ms']:.1f} vs {off['p99_ms']:.1f} ms at {on['req_per_s']:.0f} / "
+        detail=f"median of {report['passes']} pass ratios; pooled p99 {on['p99_ms']:.1f} vs {off['p99_ms']:.1f} ms "
+        f"({report['p99_ratio_pooled']}x) at {on['req_per_s']:.0f} / "
         f"{off['req_per_s']:.0f} req/s (offered {report['offered_req_per_s']:.0f}, capacity "
         f"{report['capacity_req_per_s']:.0f}); candidate: {evaluated}",
     )
@@ -525,7 +526,8 @@ def print_shadow(report: dict[str, Any]) -> None:
             f"(passes {x['p99_per_pass_ms']})  errors {x['errors']}"
         )
     log(
-        f"   p99 with / without {report['p99_ratio']} (pass by pass {report['p99_ratio_per_pass']}); "
+        f"   p99 with / without: median of passes {report['p99_ratio']} (pass by pass "
+        f"{report['p99_ratio_per_pass']}; pooled {report['p99_ratio_pooled']}); "
         f"candidate on the paced calls {report['shadow_paced']}, at capacity {report['shadow_at_capacity']}; "
         f"load average {report['loadavg_before']} -> {report['loadavg_after']}"
     )

@@ -20,8 +20,9 @@ as different and stored: the most work shadow mode does for one call.
    answer's own time (a request sent while both connections wait is sent late: queueing for a busy worker
    is not in it), which is what a background thread in the same worker can move.
 
-The p99 of each side is taken over every paced request of its passes together (wrk.lua's histogram), and
-the candidate's counters are read from the shadowed server's /metrics before and after the paced passes.
+The p99 of each side is taken per pass and over every paced request of its passes together (wrk.lua's
+histogram); the target judges the median of the pass-by-pass ratios, which one stalled pass cannot carry.
+The candidate's counters are read from the shadowed server's /metrics before and after the paced passes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -152,6 +154,10 @@ def run(
             logs = {k: error_lines(s.log_path.read_text(errors="replace")) for k, s in servers.items()}
     sides = {k: _pooled(v) for k, v in paced.items()}
     without, with_ = sides["without"]["p99_ms"], sides["with"]["p99_ms"]
+    pairs = [
+        round(w / o, 3)
+        for w, o in zip(sides["with"]["p99_per_pass_ms"], sides["without"]["p99_per_pass_ms"], strict=True)
+    ]
     return {
         "what": (
             f"patient-view on SQLite, 2 sync workers; capacity closed-loop at {CAPACITY_CONNECTIONS} "
@@ -167,14 +173,11 @@ def run(
         "offered_req_per_s": round(rate, 1),
         "without": sides["without"],
         "with": sides["with"],
-        "p99_ratio": round(with_ / without, 3) if without else None,
-        # the same ratio pass by pass (each pair ran back to back): how far the noise moves it
-        "p99_ratio_per_pass": [
-            round(w / o, 3) if o else None
-            for w, o in zip(
-                sides["with"]["p99_per_pass_ms"], sides["without"]["p99_per_pass_ms"], strict=True
-            )
-        ],
+        # the target's value: the median of the pass-by-pass ratios (each pair ran back to back, so a stall
+        # of the shared machine spoils one pair, where in the pooled p99 it counts for one side only)
+        "p99_ratio": round(statistics.median(pairs), 3),
+        "p99_ratio_per_pass": pairs,
+        "p99_ratio_pooled": round(with_ / without, 3),
         "shadow_at_capacity": _delta(at_start, before),
         "shadow_paced": _delta(before, after),
         "loadavg_before": [round(x, 2) for x in load_before],
