@@ -58,15 +58,16 @@ CANDIDATE_NUMBNESS_DAYS = 21  # the live table says 14; the bench's chart has nu
 HOOK_ROUTE = "/cds-services/<service_id>"
 
 
-def candidate_table(directory: Path) -> Path:
+def candidate_table(directory: Path, numbness_days: int = CANDIDATE_NUMBNESS_DAYS) -> Path:
     """The live table with persistent-numbness moved from more than 14 days to more than 21 (as
-    tests/cli/test_rules_diff.py edits it): the bench's patient-view chart no longer fires it."""
+    tests/cli/test_rules_diff.py edits it): the bench's patient-view chart no longer fires it. With 14,
+    the live table itself: every call is compared as the same, and nothing is stored."""
     from service.rules.versions import default_table_file
 
     raw = json.loads(default_table_file().read_text(encoding="utf-8"))
     rule = next(r for r in raw["rules"] if r["id"] == "persistent-numbness")
     duration = next(c for c in rule["when"]["all"] if c.get("fact") == "facial-numbness-days")
-    duration["greaterThan"] = CANDIDATE_NUMBNESS_DAYS
+    duration["greaterThan"] = numbness_days
     path = directory / "candidate.json"
     path.write_text(json.dumps(raw), encoding="utf-8")
     return path
@@ -110,7 +111,12 @@ def _pooled(runs: list[WrkRun]) -> dict[str, Any]:
 
 
 def run(
-    seconds: int = 3, passes: int = 6, warmup: int = 1, capacity_seconds: int = 2, log: Any = print
+    seconds: int = 3,
+    passes: int = 6,
+    warmup: int = 1,
+    capacity_seconds: int = 2,
+    numbness_days: int = CANDIDATE_NUMBNESS_DAYS,
+    log: Any = print,
 ) -> dict[str, Any]:
     """The phase; ``seconds`` per paced pass and server (about 2 x passes x seconds + 20 s in all)."""
     started = time.perf_counter()
@@ -119,7 +125,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="neckcheck-bench-shadow-") as tmp:
         plain = neckcheck_server(None, "shadow-off")
         shadowed = neckcheck_server(None, "shadow-on")
-        shadowed.env["NECKCHECK_SHADOW_RULES"] = str(candidate_table(Path(tmp)))
+        shadowed.env["NECKCHECK_SHADOW_RULES"] = str(candidate_table(Path(tmp), numbness_days))
         with plain, shadowed:
             servers: dict[str, Server] = {"without": plain, "with": shadowed}
             runner = WrkRunner(wrk, CAPACITY_CONNECTIONS, Path(tmp))
@@ -163,7 +169,7 @@ def run(
             f"patient-view on SQLite, 2 sync workers; capacity closed-loop at {CAPACITY_CONNECTIONS} "
             f"connections, then half of it offered (Poisson) over {PACED_CONNECTIONS} connections to a plain "
             "server and to one shadowing every call under a candidate that moves persistent-numbness "
-            f"to > {CANDIDATE_NUMBNESS_DAYS} days, alternating passes"
+            f"to > {numbness_days} days, alternating passes"
         ),
         "seconds_per_pass": seconds,
         "passes": passes,
@@ -190,8 +196,14 @@ def run(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 paced passes of 2 s per server")
+    parser.add_argument(
+        "--same-result",
+        action="store_true",
+        help="a candidate equal to the live table: every call compared, none different, nothing stored",
+    )
     args = parser.parse_args(argv)
-    result = run(seconds=2, passes=2) if args.quick else run()
+    days = 14 if args.same_result else CANDIDATE_NUMBNESS_DAYS
+    result = run(seconds=2, passes=2, numbness_days=days) if args.quick else run(numbness_days=days)
     print(json.dumps(result, indent=1))
     return result
 
