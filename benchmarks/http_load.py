@@ -372,17 +372,28 @@ class WrkRun:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    # latency in microseconds -> requests that took it (only when asked for: ``histogram=True``)
+    histogram: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
-class _Runner:
+class WrkRunner:
     wrk: str
     connections: int
     tmp: Path
     runs: int = 0
     bodies: dict[str, Path] = field(default_factory=dict)
 
-    def run(self, port: int, target: Target, seconds: int) -> WrkRun:
+    def run(
+        self,
+        port: int,
+        target: Target,
+        seconds: int,
+        rate: float | None = None,
+        connections: int | None = None,
+        histogram: bool = False,
+    ) -> WrkRun:
+        """One wrk run; ``rate``: requests/s offered (wrk.lua's paced arrivals) instead of closed-loop."""
         self.runs += 1
         body = ""
         if target.body is not None:
@@ -396,11 +407,13 @@ class _Runner:
             "BENCH_BODY": body,
             "BENCH_CONTENT_TYPE": target.content_type or "",
             "BENCH_RUN": str(self.runs),
+            "BENCH_RATE": f"{rate:.3f}" if rate else "",
+            "BENCH_HISTOGRAM": "1" if histogram else "",
         }
         argv = [
             self.wrk,
             "-t1",
-            f"-c{self.connections}",
+            f"-c{connections or self.connections}",
             f"-d{seconds}s",
             "--timeout",
             "10s",
@@ -434,10 +447,11 @@ class _Runner:
             p95_ms=r["p95_us"] / 1000,
             p99_ms=r["p99_us"] / 1000,
             max_ms=r["max_us"] / 1000,
+            histogram={int(us): int(n) for us, n in r.get("histogram_us", [])},
         )
 
 
-def _merge(runs: list[WrkRun]) -> dict[str, Any]:
+def merge_runs(runs: list[WrkRun]) -> dict[str, Any]:
     """One target's passes together: req/s over the measured time; latency percentiles as the worst pass's.
 
     wrk reports percentiles per run, not its samples, so the p50/p95/p99 of several passes are given as
@@ -468,7 +482,7 @@ def _merge(runs: list[WrkRun]) -> dict[str, Any]:
     return out
 
 
-def compare_generators(runner: _Runner, port: int, seconds: int) -> dict[str, Any]:
+def compare_generators(runner: WrkRunner, port: int, seconds: int) -> dict[str, Any]:
     """/healthz with the old Python client (threads + http.client) and with wrk, same connections.
 
     Req/s say which one gets more out of the server; the client's own CPU time per request says how much
@@ -500,19 +514,26 @@ def answered(port: int) -> dict[str, int]:
     Exact where the client's count is not: wrk does not count the requests in flight when it stops, which
     the server still answers (and stores).
     """
+    counts: dict[str, int] = {}
+    for name, labels, value in metric_samples(port):
+        if name == "neckcheck_http_requests_total" and labels.get("status") == "200":
+            counts[labels["route"]] = counts.get(labels["route"], 0) + int(value)
+    return counts
+
+
+def metric_samples(port: int) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample of the server's /metrics (summed over its workers) as (name, labels, value)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode("utf-8")
     conn.close()
-    counts: dict[str, int] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "neckcheck_http_requests_total" and sample.labels.get("status") == "200":
-                route = sample.labels["route"]
-                counts[route] = counts.get(route, 0) + int(sample.value)
-    return counts
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
 
 
 def count_rows(database_url: str) -> dict[str, int]:
@@ -551,7 +572,7 @@ def _phase(
     name: str,
     database_url: str,
     peer: Server,
-    runner: _Runner,
+    runner: WrkRunner,
     target_list: list[Target],
     seconds: int,
     passes: int,
@@ -613,7 +634,7 @@ def _phase(
         "server_error_log": server_errors,
         "rows": rows,
         "rows_expected": expected,
-        "targets": {n: _merge(runs) for n, runs in measured.items()},
+        "targets": {n: merge_runs(runs) for n, runs in measured.items()},
     }
 
 
@@ -638,7 +659,7 @@ def run_http(
         "phases": {},
     }
     with tempfile.TemporaryDirectory(prefix="neckcheck-bench-wrk-") as tmp, peer_server() as peer:
-        runner = _Runner(wrk, connections, Path(tmp))
+        runner = WrkRunner(wrk, connections, Path(tmp))
         args = (peer, runner, target_list, seconds, passes, warmup)
         log("  SQLite:")
         results["phases"]["sqlite"] = _phase("sqlite", "sqlite", *args, compare=True, log=log)

@@ -28,7 +28,7 @@ ROOT = HERE.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import bundles, http_load, inprocess  # noqa: E402
+from benchmarks import bundles, http_load, inprocess, shadow_load  # noqa: E402
 
 RESULTS_JSON = HERE / "results.json"
 RESULTS_PNG = HERE / "results.png"
@@ -172,6 +172,36 @@ def screen_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             detail=f"{sample.get('compared')} compared",
         ),
     ]
+
+
+def shadow_target(report: dict[str, Any]) -> dict[str, Any]:
+    """Issue 24: shadow mode must not move the CDS p99 by more than 10 % at half capacity
+    (benchmarks/shadow_load.py). No value unless the candidate was seen to run on the paced calls."""
+    name = "shadow mode: CDS p99 at half capacity, with / without"
+    if "p99_ratio" not in report:
+        return _target(name, None, "<=", 1.10, "x", detail=str(report.get("error", ""))[:200])
+    evaluated = report["shadow_paced"]
+    ran = sum(evaluated.get(k, 0) for k in ("same", "different")) > 0
+    on, off = report["with"], report["without"]
+    return _target(
+        name,
+        report["p99_ratio"] if ran else None,
+        "<=",
+        1.10,
+        "x",
+        detail=f"median of {report['passes']} pass ratios; pooled p99 {on['p99_ms']:.1f} vs {off['p99_ms']:.1f} ms "
+        f"({report['p99_ratio_pooled']}x) at {on['req_per_s']:.0f} / "
+        f"{off['req_per_s']:.0f} req/s (offered {report['offered_req_per_s']:.0f}, capacity "
+        f"{report['capacity_req_per_s']:.0f}); candidate: {evaluated}",
+    )
+
+
+def shadow(quick: bool) -> dict[str, Any]:
+    """benchmarks/shadow_load.py in this run (its own two servers; a failure is reported, not raised)."""
+    try:
+        return shadow_load.run(seconds=2, passes=2, log=log) if quick else shadow_load.run(log=log)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
 def screening(quick: bool) -> dict[str, Any]:
@@ -421,6 +451,7 @@ def print_table(results: dict[str, Any]) -> None:
             f"{journal['submit_sync0']['median_ms']:.2f} ms median (an fdatasync each)"
         )
     print_http(results["http"])
+    print_shadow(results["shadow"])
     m = results["memory"]
     log(f"\n== Memory: one fresh process, {m.get('iterations', '?')} assessments of the small Bundle ==")
     if "rss_growth_mb" in m:
@@ -476,6 +507,30 @@ def print_http(http: dict[str, Any]) -> None:
             log(f"   server log x{count}: {line}")
         if any(v != "ok" for v in phase["sanity"].values()):
             log(f"   sanity: {phase['sanity']}")
+
+
+def print_shadow(report: dict[str, Any]) -> None:
+    log("\n== Shadow mode: patient-view at half capacity, without / with a candidate table ==")
+    if "p99_ratio" not in report:
+        log(f"   failed: {report.get('error')}")
+        return
+    log(
+        f"   capacity {report['capacity_req_per_s']:.0f} req/s closed-loop (with shadow "
+        f"{report['capacity_with_shadow_req_per_s']:.0f}); offered {report['offered_req_per_s']:.0f} req/s, "
+        f"{report['passes']} alternating passes of {report['seconds_per_pass']} s"
+    )
+    for side in ("without", "with"):
+        x = report[side]
+        log(
+            f"   {side:<8} {x['req_per_s']:>7.1f} req/s  p50 {x['p50_ms']:>6.2f} ms  p99 {x['p99_ms']:>7.2f} ms  "
+            f"(passes {x['p99_per_pass_ms']})  errors {x['errors']}"
+        )
+    log(
+        f"   p99 with / without: median of passes {report['p99_ratio']} (pass by pass "
+        f"{report['p99_ratio_per_pass']}; pooled {report['p99_ratio_pooled']}); "
+        f"candidate on the paced calls {report['shadow_paced']}, at capacity {report['shadow_at_capacity']}; "
+        f"load average {report['loadavg_before']} -> {report['loadavg_after']}"
+    )
 
 
 def plot_http(ax_rate: Any, ax_latency: Any, http: dict[str, Any]) -> None:
@@ -610,6 +665,8 @@ def main() -> int:
         )
     except Exception as exc:
         http = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+    log("Shadow mode (benchmarks/shadow_load.py: patient-view p99 at half capacity, with and without):")
+    shadow_report = shadow(args.quick)
     log("Memory (fresh subprocess):")
     mem = memory(1000 if args.quick else 10_000)
     log("Population screening (benchmarks/screen.py: local engine, Spark, sample against $assess):")
@@ -622,8 +679,10 @@ def main() -> int:
         "http": http,
         "memory": mem,
         "screen": screen_report,
+        "shadow": shadow_report,
     }
     results["derived"] = derive(inproc, http, mem)
+    results["derived"]["targets"].append(shadow_target(shadow_report))
     results["derived"]["targets"] += screen_targets(screen_report)
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["total_seconds"] = round(time.perf_counter() - started, 1)

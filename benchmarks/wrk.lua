@@ -5,6 +5,9 @@
 --   BENCH_BODY          a file holding the request body (POST), or empty
 --   BENCH_CONTENT_TYPE  the body's Content-Type
 --   BENCH_RUN           a number unique to this wrk run
+--   BENCH_RATE          optional: requests per second to offer (Poisson arrivals over the connections);
+--                       empty or unset, each connection sends its next request as soon as it has an answer
+--   BENCH_HISTOGRAM     optional: "1" adds every latency the run saw, with its count, to the report
 -- A body containing the marker @@N@@ gets a value unique to each request there ("<run>-<thread>-<n>"),
 -- so every hook call is a different input and stores a card of its own (card ids are content hashes).
 -- At the end one line "BENCH_JSON {...}" reports the counts and latency percentiles (microseconds).
@@ -33,6 +36,41 @@ local threads = {}
 function setup(thread)
   table.insert(threads, thread)
   thread:set("tid", #threads)
+end
+
+local rate = tonumber(os.getenv("BENCH_RATE") or "")
+if rate and rate > 0 then
+  -- wrk is closed-loop: a connection sends again as soon as it is answered. delay() (milliseconds, asked
+  -- before each request) holds each request until its arrival time on a Poisson schedule of `rate` per
+  -- second, one schedule for the whole thread. A request whose time has passed (every connection was
+  -- waiting for an answer) goes as soon as a connection is free; more than MAX_LAG_MS behind (a stall of
+  -- the shared machine) the schedule restarts from now instead of sending a burst, so the achieved rate
+  -- (reported) can fall below the offered one. Latency counts from the send, not the arrival time.
+  -- LuaJIT's ffi gives a monotonic clock; wrk's Lua has none finer than os.time's seconds.
+  local MAX_LAG_MS = 100
+  local ffi = require("ffi")
+  ffi.cdef([[
+    typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+    int clock_gettime(int clock, bench_timespec *tp);
+  ]])
+  local CLOCK_MONOTONIC = 1
+  local ts = ffi.new("bench_timespec")
+  local function now_ms()
+    ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+  end
+  local due = nil
+  math.randomseed(tonumber(run) or 0)
+
+  function delay()
+    local now = now_ms()
+    if due == nil or due < now - MAX_LAG_MS then
+      due = now
+    end
+    local wait = math.max(0, due - now)
+    due = due - math.log(1 - math.random()) * 1000 / rate -- exponential gaps: Poisson arrivals
+    return math.floor(wait + 0.5)
+  end
 end
 
 sent = 0
@@ -88,5 +126,14 @@ function done(summary, latency, requests)
     mean_us = latency.mean,
     statuses = json_object(all_statuses),
   }
+  if os.getenv("BENCH_HISTOGRAM") == "1" then
+    -- latency(i): the i-th distinct latency in microseconds and how many requests took it (wrk's stats)
+    local pairs_us = {}
+    for i = 1, #latency do
+      local us, count = latency(i)
+      table.insert(pairs_us, string.format("[%d,%d]", us, count))
+    end
+    out.histogram_us = "[" .. table.concat(pairs_us, ",") .. "]"
+  end
   io.write("BENCH_JSON " .. json_object(out) .. "\n")
 end
