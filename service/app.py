@@ -27,7 +27,7 @@ from service.security.app_tokens import AppTokens
 from service.security.introspection import Introspector
 from service.security.issuers import TrustedIssuer, load_trusted_issuers
 from service.security.jwt_verifier import JwtVerifier
-from service.shadow import Shadow, ShadowMetrics
+from service.shadow import Shadow, ShadowMetrics, Tables
 from service.storage.database import make_engine, upgrade
 from service.storage.feedback import FeedbackStore
 from service.storage.records import writer_for
@@ -130,7 +130,8 @@ def _shadow(settings: Settings, live: Assessor, writer: RecordWriter, metrics: M
     """Shadow mode's candidate table, loaded and checked like the live one (a bad one stops the start)."""
     if settings.shadow_rules is None:
         return None
-    candidate = Assessor.load(resolve(settings.shadow_rules), settings.codes_file, settings.max_entries)
+    tables = Tables(resolve(settings.shadow_rules), settings.codes_file, settings.max_entries)
+    candidate = Assessor.load(tables.rules, tables.codes, tables.max_entries)  # checked here, run in a child
     log.info(
         "shadow mode: every $assess and hook call is also evaluated under %s %s (live: %s %s)",
         candidate.table.id,
@@ -138,7 +139,7 @@ def _shadow(settings: Settings, live: Assessor, writer: RecordWriter, metrics: M
         live.table.id,
         live.table.version,
     )
-    return Shadow(candidate, writer, ShadowMetrics(metrics.registry), settings.shadow_queue)
+    return Shadow(tables, writer, ShadowMetrics(metrics.registry), settings.shadow_queue)
 
 
 def _issuers(settings: Settings) -> dict[str, TrustedIssuer] | None:

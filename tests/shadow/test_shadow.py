@@ -9,6 +9,8 @@ of 17 days fires it live and not under the candidate; 10 days fires it under nei
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -67,7 +69,10 @@ def test_answers_are_unchanged_and_a_changed_result_is_counted_and_stored(
     plain = make_app()
     for name, days in (("d17", 17), ("d10", 10)):
         assert assess(shadowed, patient(name, days)) == assess(plain, patient(name, days))  # byte for byte
-    shadowed.extensions["neckcheck.shadow"].drain()
+    assert shadowed.extensions["neckcheck.shadow"].drain()
+    # the candidate ran in a child of this process at the lowest priority, not on one of its threads
+    children = [p.pid for p in multiprocessing.active_children() if p.name == "neckcheck-shadow"]
+    assert children and all(pid and os.getpriority(os.PRIO_PROCESS, pid) == 19 for pid in children)
     assert sample(shadowed, "neckcheck_shadow_evaluations_total", outcome="different") == 1
     assert sample(shadowed, "neckcheck_shadow_evaluations_total", outcome="same") == 1
     assert sample(shadowed, "neckcheck_shadow_transitions_total", kind="rules", transition=NO_LONGER) == 1
@@ -91,7 +96,7 @@ def test_a_hook_call_is_shadowed_too(make_app: Callable[..., Flask], candidate: 
     payload["prefetch"]["questionnaireResponses"] = None
     response = app.test_client().post("/cds-services/neckcheck-patient-view", json=payload)
     assert response.status_code == 200 and response.get_json()["cards"]
-    app.extensions["neckcheck.shadow"].drain()
+    assert app.extensions["neckcheck.shadow"].drain()
     assert [(r["channel"], r["subject"]) for r in stored(app)] == [("cds", "Patient/d17")]
 
 
@@ -101,7 +106,7 @@ def test_a_full_queue_sheds_the_candidates_work_never_a_call(
     """A queue of one that nothing takes from: the first call waits there, the next two are shed."""
     app = make_app(shadow_rules=str(candidate))
     running: Shadow = app.extensions["neckcheck.shadow"]
-    stuck = Shadow(running.candidate, running.writer, running.metrics, size=1, run_thread=False)
+    stuck = Shadow(running.tables, running.writer, running.metrics, size=1, start=False)
     app.extensions["neckcheck.shadow"] = stuck
     for _ in range(3):
         assess(app, patient("d17", 17))
@@ -116,7 +121,7 @@ def test_the_shadow_report_summarises_the_stored_differences(
     app = make_app(shadow_rules=str(candidate), database_url=url)
     for name, days in (("d15", 15), ("d17", 17), ("d17", 17), ("d30", 30)):
         assess(app, patient(name, days))
-    app.extensions["neckcheck.shadow"].drain()
+    assert app.extensions["neckcheck.shadow"].drain()
     assert app.extensions["neckcheck.writer"].flush()
     out = tmp_path / "report"
     done = subprocess.run(
