@@ -18,7 +18,8 @@ as different and stored: the most work shadow mode does for one call.
    delay on the open connection; with more connections than workers a worker would sit on an idle one
    while a sent request waited in the backlog, a latency of the client's making. So p99 here is the
    answer's own time (a request sent while both connections wait is sent late: queueing for a busy worker
-   is not in it), which is what a background thread in the same worker can move.
+   is not in it), which is what shadow mode's work beside the worker (its collector thread, the candidate's
+   child process on the same cores) can move.
 
 The p99 of each side is taken per pass and over every paced request of its passes together (wrk.lua's
 histogram); the target judges the median of the pass-by-pass ratios, which one stalled pass cannot carry.
