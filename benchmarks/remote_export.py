@@ -26,6 +26,10 @@ not: the download's time includes that copy over loopback. SEKMET's token lifeti
 tests use 8 s to exercise renewal; SMART Backend Services says five minutes at most). Bounded: one
 deadline (--deadline) over everything, after which the command is killed; the servers are stopped and the
 temporary folder removed at the end whatever happened. Not part of ``make bench``.
+
+``--no-type-filter``: the proxy drops ``_typeFilter`` from the kick-off, as a server that ignores it would.
+SEKMET 0.1.1 applies it with one SQL query per Observation over every Observation's codes, so with it an
+export takes time quadratic in the population: hours at 10,000 patients (benchmarks/README.md).
 """
 
 from __future__ import annotations
