@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from service.codebook import CodeBook
 from service.fhir_values import fhir_datetime
 from service.intake.bundle import Intake
-from service.output.rationale import context_note, data_required, no_rule_rationale, rule_rationale
+from service.output.rationale import context_note, data_required, no_rule_rationale
 from service.output.references import references
 from service.rules.decide import Decision, ProposedOrder
 from service.rules.table import RuleTable
@@ -24,7 +24,7 @@ class Ids:
     digest: str
     risk_assessment: str
     orders: dict[str, str]
-    rationales: dict[str, str] = field(default_factory=dict)  # rule id -> rule_rationale
+    rationales: dict[str, str]  # rule id -> rule_rationale, for every fired rule
 
     @property
     def value(self) -> str:
@@ -48,7 +48,7 @@ def risk_assessment(decision: Decision, intake: Intake, table: RuleTable, book: 
         {
             "outcome": {"text": r.rule.outcome},
             "qualitativeRisk": {"coding": [{"system": risk_system, "code": r.rule.risk}]},
-            "rationale": ids.rationales.get(r.rule.id) or rule_rationale(r, intake, table),
+            "rationale": ids.rationales[r.rule.id],
         }
         for r in decision.fired
     ]
@@ -84,8 +84,7 @@ def service_request(
 ) -> JSON:
     spec = book.raw["orders"][order.key]
     codings = book.order_codings(order.key)
-    fired = {r.rule.id: r for r in decision.fired}
-    notes = [ids.rationales.get(i) or rule_rationale(fired[i], intake, table) for i in order.rules]
+    notes = [ids.rationales[rule_id] for rule_id in order.rules]
     if table.orders[order.key].note:
         notes.insert(0, table.orders[order.key].note or "")
     resource: JSON = {
