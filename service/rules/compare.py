@@ -13,6 +13,19 @@ from typing import Any
 
 from service.rules.table import Condition, Group, Leaf, Rule, RuleTable, describe
 
+# the kinds of move result_transitions names, in the order reports list them, with their titles
+TRANSITION_KINDS = (("risk", "Risk"), ("status", "Status"), ("orders", "Orders"), ("rules", "Rules"))
+
+
+def transition_rows(counts: dict[str, dict[str, int]], none: str) -> list[str]:
+    """Markdown rows ``| kind | transition | count |`` of counted moves, or one row saying ``none``."""
+    rows = [
+        f"| {title} | {name} | {count:,} |"
+        for kind, title in TRANSITION_KINDS
+        for name, count in counts[kind].items()
+    ]
+    return rows or [f"| - | {none} | 0 |"]
+
 
 def result_transitions(was: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, name) of each way one patient's result (``Assessment.outcome``) moved between two tables:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from service.rules.compare import TRANSITION_KINDS, transition_rows
+
 REPORT, PICTURE = "impact.md", "impact.png"
-KINDS = (("risk", "Risk"), ("status", "Status"), ("orders", "Orders"), ("rules", "Rules"))
 
 
 def write_report(out: Path, data: dict[str, Any], table_diff: list[str]) -> None:
@@ -49,10 +50,7 @@ def markdown(data: dict[str, Any], table_diff: list[str]) -> str:
         "| kind | transition | patients |",
         "|---|---|---:|",
     ]
-    for kind, title in KINDS:
-        lines += [f"| {title} | {name} | {count:,} |" for name, count in data[kind].items()]
-    if not any(data[kind] for kind, _ in KINDS):
-        lines.append("| - | no patient's result changed | 0 |")
+    lines += transition_rows(data, "no patient's result changed")
     lines += ["", "## Examples", "", "Up to ten patients per transition, with what decided each result.", ""]
     for name, shown in data["examples"].items():
         lines += [f"### {name}", ""]
@@ -81,7 +79,7 @@ def picture(data: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    rows = [(f"{title}: {name}", n) for kind, title in KINDS for name, n in data[kind].items()]
+    rows = [(f"{title}: {name}", n) for kind, title in TRANSITION_KINDS for name, n in data[kind].items()]
     fig, ax = plt.subplots(figsize=(10, max(2.5, 0.4 * len(rows) + 1.5)), constrained_layout=True)
     if rows:
         ax.barh([r[0] for r in rows][::-1], [r[1] for r in rows][::-1], color="#4c72b0")

@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from service.rules.compare import TRANSITION_KINDS, transition_rows
 from service.storage.shadow import differences_since
 
 EXAMPLES = 10
-KINDS = (("risk", "Risk"), ("status", "Status"), ("orders", "Orders"), ("rules", "Rules"))
 REPORT, MARKDOWN = "shadow.json", "shadow.md"
 
 
@@ -28,7 +28,7 @@ def shadow_report(engine: Engine, since: dt.datetime) -> dict[str, Any]:
     patients: set[str] = set()
     tables: Counter[str] = Counter()
     channels: Counter[str] = Counter()
-    moves: dict[str, Counter[str]] = {kind: Counter() for kind, _ in KINDS}
+    moves: dict[str, Counter[str]] = {kind: Counter() for kind, _ in TRANSITION_KINDS}
     examples: dict[str, list[dict[str, Any]]] = {}
     for row in differences_since(engine, since):
         calls += 1
@@ -73,10 +73,7 @@ def markdown(report: dict[str, Any]) -> str:
         "| kind | transition | calls |",
         "|---|---|---:|",
     ]
-    for kind, title in KINDS:
-        lines += [f"| {title} | {name} | {count:,} |" for name, count in report[kind].items()]
-    if not report["differentCalls"]:
-        lines.append("| - | no call's result would change | 0 |")
+    lines += transition_rows(report, "no call's result would change")
     lines += ["", "## Examples", "", f"Up to {EXAMPLES} patients per transition.", ""]
     for move, shown in report["examples"].items():
         lines += [f"### {move}", ""]
