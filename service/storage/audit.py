@@ -19,6 +19,7 @@ from sqlalchemy import Engine, Table, select
 
 from service.assess import Assessment
 from service.ids import content_hash, random_uuid
+from service.storage.database import as_utc
 from service.storage.schema import audit
 from service.storage.writer import Record
 
@@ -124,11 +125,7 @@ def since(engine: Engine, when: dt.datetime) -> Iterator[dict[str, Any]]:
     with engine.connect() as conn:
         for row in conn.execute(select(audit).where(audit.c.at >= when).order_by(audit.c.at)):
             item = dict(row._mapping)
-            item["at"] = _utc(item["at"]).isoformat(timespec="seconds")
+            item["at"] = as_utc(item["at"]).isoformat(timespec="seconds")
             item["input_ids"] = json.loads(item["input_ids"])
             item["output_ids"] = json.loads(item["output_ids"])
             yield item
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

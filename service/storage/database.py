@@ -9,6 +9,7 @@ for it and then find nothing to do.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,11 @@ WAIT_SECONDS = 2  # connect and statement timeout: a database outage must not ho
 # How long a starting process waits for another's migration. Its own is a few statements; the wait is for
 # several processes queueing on a loaded machine, each taking the lock in turn.
 MIGRATION_WAIT_SECONDS = 60
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored DateTime read back: SQLite gives it without its zone, PostgreSQL with it; both were UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def make_engine(url: str, wait_seconds: float = WAIT_SECONDS) -> Engine:

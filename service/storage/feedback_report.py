@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 
+from service.storage.database import as_utc
 from service.storage.schema import cards, feedback
 
 if TYPE_CHECKING:
@@ -92,12 +93,12 @@ def feedback_report(engine: Engine, since: dt.datetime | None = None, by: str = 
     by_card: dict[str, Tally] = defaultdict(Tally)
     by_rule: dict[str, Tally] = defaultdict(Tally)
     for card in issued:
-        week = week_of(_utc(card.issued_at))
+        week = week_of(as_utc(card.issued_at))
         for tally in _tallies(card, by_card, by_rule):
             tally.shown += 1
             tally.weeks[week][0] += 1
     for answer in answers:
-        week = week_of(_utc(answer.received_at))
+        week = week_of(as_utc(answer.received_at))
         accepted = answer.outcome == "accepted"
         for tally in _tallies(known.get(answer.card_uuid), by_card, by_rule):
             if accepted:
@@ -125,10 +126,6 @@ def _tallies(card: Any, by_card: dict[str, Tally], by_rule: dict[str, Tally]) ->
         return [by_card[UNKNOWN], by_rule[UNKNOWN]]
     rules = str(card.rules).split(",") if card.rules else [NO_RULE]
     return [by_card[f"{card.service_id} {card.indicator}"], *(by_rule[r] for r in rules)]
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _percent(rate: float | None) -> str:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Engine, Table, select
 
+from service.storage.database import as_utc
 from service.storage.schema import shadow_difference
 from service.storage.writer import Record
 
@@ -42,8 +43,7 @@ def differences_since(engine: Engine, since: dt.datetime) -> Iterator[dict[str, 
     with engine.connect() as conn:
         for row in conn.execute(query):
             item = dict(row._mapping)
-            at = item["at"]
-            item["at"] = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).isoformat(timespec="seconds")
+            item["at"] = as_utc(item["at"]).isoformat(timespec="seconds")
             for name in ("before", "after", "transitions"):
                 item[name] = json.loads(item[name])
             yield item
